@@ -1,0 +1,72 @@
+"""Auditor's entry point, without the service:
+
+    python -m ledger verify EXPORT.jsonl --keys DIR [--expect-head POSITION:HEXHASH]
+
+Reads the export line by line and the `<key_id>.pub` files of DIR. Prints
+`OK <count> entries, head <position>:<hexhash>` and exits 0, or
+`FAILED at position <p>: <kind>: <detail>` and exits 1; exits 2 on a usage error or an
+unreadable file (message on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ledger.chain import ChainHead, verify
+from ledger.errors import LedgerError
+from ledger.export import read_export
+from ledger.keys import KeyRing
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+_HEAD = re.compile(r"(\d+):([0-9a-fA-F]{64})")
+
+
+def parse_head(text: str) -> ChainHead:
+    """A ChainHead from "POSITION:HEXHASH" (decimal position >= 0, 64 hex characters).
+    Raises argparse.ArgumentTypeError otherwise."""
+    match = _HEAD.fullmatch(text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError("expected POSITION:HEXHASH (64 hex characters)")
+    return ChainHead(int(match.group(1)), bytes.fromhex(match.group(2)))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the command line `argv` (default sys.argv[1:]) and returns the exit code:
+    0 verified, 1 verification failed, 2 usage or format error."""
+    parser = argparse.ArgumentParser(prog="python -m ledger",
+                                     description="Verify an exported ejournal ledger chain.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    v = sub.add_parser("verify", help="verify an exported chain")
+    v.add_argument("export", type=Path, help="the JSON-lines export file")
+    v.add_argument("--keys", type=Path, required=True,
+                   help="directory of <key_id>.pub files (private keys not needed)")
+    v.add_argument("--expect-head", type=parse_head, metavar="POSITION:HEXHASH",
+                   help="a head published earlier; catches a truncated or rewritten chain")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # argparse exits 2 on usage errors, 0 on --help
+        return int(exit_.code or 0)
+    try:
+        keyring = KeyRing.from_directory(args.keys)
+        with args.export.open(encoding="utf-8") as stream:
+            chain_id, entries = read_export(stream)
+            report = verify(chain_id, entries, keyring, expect_head=args.expect_head)
+    except (LedgerError, OSError, UnicodeDecodeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if report.ok:
+        print(f"OK {report.count} entries, head {report.head.position}:"
+              f"{report.head.entry_hash.hex()}")
+        return EXIT_OK
+    failure = report.failure
+    assert failure is not None
+    print(f"FAILED at position {failure.position}: {failure.kind.value}: {failure.detail}")
+    return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

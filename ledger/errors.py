@@ -1,0 +1,43 @@
+"""Typed errors of the ledger core.
+
+Every error the package raises on purpose is a `LedgerError`. Verification never raises
+for tampered data: a tampered chain is a `Failure` in the report, not an exception. The
+errors below are for callers breaking a precondition, for key directories that cannot be
+used, and for export files that cannot be read.
+"""
+
+from __future__ import annotations
+
+
+class LedgerError(Exception):
+    """Base of every error raised on purpose by `ledger`."""
+
+
+class EncodingError(LedgerError, ValueError):
+    """An input violates a precondition of the canonical encoding (ADR 0002), e.g. an
+    originator id that is not 16 bytes or a hash that is not 32 bytes."""
+
+
+class KeyNotFound(LedgerError, KeyError):
+    """There is no usable signing key: no key directory, no `ACTIVE` file, or no private
+    key file for the key that `ACTIVE` names."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else "key not found"
+
+
+class UnsafeKeyPermissions(LedgerError):
+    """A private key file is accessible to group or others (mode & 0o077 != 0)."""
+
+
+class InvalidKeyFile(LedgerError):
+    """A key file cannot be used: not hex, not 32 bytes, not an Ed25519 PEM key, or an
+    `ACTIVE` file that does not hold a key id."""
+
+
+class KeyFileMismatch(InvalidKeyFile):
+    """A key file's name (or a key ring entry's id) is not the key id of its content."""
+
+
+class ExportFormatError(LedgerError, ValueError):
+    """An export file is not a well-formed `ejournal-ledger-export/1` JSON-lines file."""

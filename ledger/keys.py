@@ -1,0 +1,247 @@
+"""Ed25519 keys: generation into a private directory, the signer, the key ring.
+
+Layout of a key directory (mode 0700):
+
+    <key_id>.key   PKCS#8 PEM private key, unencrypted, mode 0600
+    <key_id>.pub   lowercase hex of the raw 32-byte public key, one line + newline
+    ACTIVE         the id of the signing key, one line + newline
+
+Rotation is `generate_key` again: a new key becomes ACTIVE, old keys stay so entries
+signed before the change still verify. An auditor needs only the `.pub` files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+
+from ledger.encoding import HASH_SIZE, PUBLIC_KEY_SIZE, key_id, signing_message
+from ledger.errors import (
+    InvalidKeyFile,
+    KeyFileMismatch,
+    KeyNotFound,
+    UnsafeKeyPermissions,
+)
+
+ACTIVE = "ACTIVE"  # file naming the signing key
+PRIVATE_SUFFIX = ".key"
+PUBLIC_SUFFIX = ".pub"
+DIRECTORY_MODE = 0o700
+PRIVATE_KEY_MODE = 0o600
+PUBLIC_KEY_MODE = 0o644
+_KEY_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def _raw_public(public_key: Ed25519PublicKey) -> bytes:
+    return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def _fsync_directory(directory: Path) -> None:
+    with contextlib.suppress(OSError):  # not every platform can open a directory
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _write_atomically(directory: Path, name: str, data: bytes, mode: int) -> None:
+    """Writes `data` to a temporary file in `directory`, then renames it to `name`."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fchmod(f.fileno(), mode)
+            os.fsync(f.fileno())
+        os.replace(tmp, directory / name)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def generate_key(directory: Path) -> str:
+    """Creates a new Ed25519 key in `directory`, makes it the ACTIVE key and returns
+    its key id (see `ledger.encoding.key_id`).
+
+    Creates `directory` (and parents) if needed and sets it to mode 0700. Writes
+    `<key_id>.key` (PKCS#8 PEM, unencrypted) through os.open(O_CREAT | O_EXCL | O_WRONLY,
+    0o600), so the private key never exists with wider permissions; then `<key_id>.pub`
+    (hex of the raw public key + newline); then replaces `ACTIVE` atomically (temporary
+    file + os.replace). Older keys are left in place. Precondition: the caller may
+    write `directory`; OSError otherwise."""
+    directory = Path(directory)
+    directory.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
+    os.chmod(directory, DIRECTORY_MODE)
+    private = Ed25519PrivateKey.generate()
+    raw = _raw_public(private.public_key())
+    kid = key_id(raw)
+    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    path = directory / f"{kid}{PRIVATE_SUFFIX}"
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE_KEY_MODE)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), PRIVATE_KEY_MODE)  # exactly 0600, whatever the umask
+            f.write(pem)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        raise
+    _write_atomically(directory, f"{kid}{PUBLIC_SUFFIX}", (raw.hex() + "\n").encode("ascii"),
+                      PUBLIC_KEY_MODE)
+    _write_atomically(directory, ACTIVE, (kid + "\n").encode("ascii"), PRIVATE_KEY_MODE)
+    _fsync_directory(directory)
+    return kid
+
+
+class Signer:
+    """Signs entry hashes with one Ed25519 private key.
+
+    Attributes: `key_id` (str, see `ledger.encoding.key_id`) and `public_key_raw` (the
+    raw 32-byte public key)."""
+
+    def __init__(self, private_key: Ed25519PrivateKey) -> None:
+        """Precondition: `private_key` is an Ed25519PrivateKey, else TypeError."""
+        if not isinstance(private_key, Ed25519PrivateKey):
+            raise TypeError("Signer needs an Ed25519PrivateKey")
+        self._key = private_key
+        self.public_key_raw: bytes = _raw_public(private_key.public_key())
+        self.key_id: str = key_id(self.public_key_raw)
+
+    def __repr__(self) -> str:
+        return f"Signer(key_id={self.key_id!r})"
+
+    def sign(self, entry_hash: bytes) -> bytes:
+        """The 64-byte Ed25519 signature of SIGNATURE_TAG || entry_hash (deterministic,
+        RFC 8032). Precondition: entry_hash is 32 bytes, else EncodingError."""
+        return self._key.sign(signing_message(entry_hash))
+
+    @classmethod
+    def from_directory(cls, directory: Path) -> Signer:
+        """The signer of the key that `directory/ACTIVE` names.
+
+        Raises KeyNotFound if there is no ACTIVE file or no `<key_id>.key` for it;
+        UnsafeKeyPermissions if the private key file's mode has any group or other bit
+        (mode & 0o077), checked on the opened file before its contents are read;
+        InvalidKeyFile if ACTIVE does not hold a key id or the file is not an Ed25519
+        PEM key; KeyFileMismatch if the key's id is not the one ACTIVE names."""
+        directory = Path(directory)
+        try:
+            kid = (directory / ACTIVE).read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            raise KeyNotFound(f"no active signing key in {directory}") from None
+        except UnicodeDecodeError:
+            raise InvalidKeyFile(f"{directory / ACTIVE} does not hold a key id") from None
+        if not _KEY_ID.fullmatch(kid):
+            raise InvalidKeyFile(f"{directory / ACTIVE} does not hold a key id")
+        path = directory / f"{kid}{PRIVATE_SUFFIX}"
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            raise KeyNotFound(f"the active key {kid} has no private key file {path}") from None
+        with os.fdopen(fd, "rb") as f:
+            mode = os.fstat(f.fileno()).st_mode
+            if mode & 0o077:
+                raise UnsafeKeyPermissions(
+                    f"{path} has mode {mode & 0o777:04o}: it must not be accessible to "
+                    "group or others (chmod 600)")
+            pem = f.read()
+        try:
+            key = serialization.load_pem_private_key(pem, password=None)
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            raise InvalidKeyFile(f"{path} is not an unencrypted PEM private key") from None
+        if not isinstance(key, Ed25519PrivateKey):
+            raise InvalidKeyFile(f"{path} is not an Ed25519 private key")
+        signer = cls(key)
+        if signer.key_id != kid:
+            raise KeyFileMismatch(f"{path} holds key {signer.key_id}, not {kid}")
+        return signer
+
+
+class KeyRing:
+    """Ed25519 public keys by key id: what verification trusts."""
+
+    def __init__(self, keys: Mapping[str, bytes]) -> None:
+        """`keys` maps key id -> raw 32-byte public key. Raises InvalidKeyFile if a key
+        is not 32 bytes or not a valid Ed25519 key, KeyFileMismatch if an id is not
+        `key_id(raw)`."""
+        self._keys: dict[str, Ed25519PublicKey] = {}
+        for kid, raw in keys.items():
+            if not isinstance(raw, bytes | bytearray) or len(raw) != PUBLIC_KEY_SIZE:
+                raise InvalidKeyFile(f"key {kid}: an Ed25519 public key has 32 bytes")
+            if key_id(raw) != kid:
+                raise KeyFileMismatch(f"key id {kid} is not the id of its public key "
+                                      f"({key_id(raw)})")
+            try:
+                self._keys[kid] = Ed25519PublicKey.from_public_bytes(bytes(raw))
+            except ValueError:
+                raise InvalidKeyFile(f"key {kid} is not a valid Ed25519 public key") from None
+
+    @classmethod
+    def from_directory(cls, directory: Path) -> KeyRing:
+        """Every `<key_id>.pub` in `directory` (private keys are neither needed nor
+        read, so an auditor's directory of `.pub` files suffices).
+
+        Each file holds the hex of a raw 32-byte public key (surrounding whitespace
+        ignored). Raises KeyNotFound if `directory` is not a directory, InvalidKeyFile
+        if a file is not such hex, KeyFileMismatch if a file's name is not the key id of
+        its content."""
+        directory = Path(directory)
+        if not directory.is_dir():
+            raise KeyNotFound(f"{directory} is not a directory")
+        keys: dict[str, bytes] = {}
+        for path in sorted(directory.glob(f"*{PUBLIC_SUFFIX}")):
+            try:
+                raw = bytes.fromhex(path.read_text(encoding="ascii").strip())
+            except (UnicodeDecodeError, ValueError):
+                raise InvalidKeyFile(f"{path} does not hold a hex public key") from None
+            if len(raw) != PUBLIC_KEY_SIZE:
+                raise InvalidKeyFile(f"{path} does not hold a 32-byte public key")
+            if key_id(raw) != path.stem:
+                raise KeyFileMismatch(f"{path.name} holds the public key of {key_id(raw)}")
+            keys[path.stem] = raw
+        return cls(keys)
+
+    def __contains__(self, key_id: object) -> bool:
+        """True iff the ring holds a key with this id."""
+        return key_id in self._keys
+
+    def __len__(self) -> int:
+        """The number of keys."""
+        return len(self._keys)
+
+    def __iter__(self) -> Iterator[str]:
+        """The key ids, sorted."""
+        return iter(sorted(self._keys))
+
+    def verify(self, key_id: str, entry_hash: bytes, signature: bytes) -> bool:
+        """True iff `signature` is a valid Ed25519 signature, by the key with this id, of
+        the bytes SIGNATURE_TAG || entry_hash.
+
+        Never raises for untrusted input: an unknown key id, an entry hash that is not
+        32 bytes or a malformed signature all give False."""
+        key = self._keys.get(key_id) if isinstance(key_id, str) else None
+        if key is None or not isinstance(entry_hash, bytes | bytearray):
+            return False
+        if len(entry_hash) != HASH_SIZE or not isinstance(signature, bytes | bytearray):
+            return False
+        try:
+            key.verify(bytes(signature), signing_message(bytes(entry_hash)))
+        except (InvalidSignature, ValueError, TypeError):
+            return False
+        return True

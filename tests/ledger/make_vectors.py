@@ -1,0 +1,156 @@
+"""Generates tests/ledger/vectors.json, the known answers of ADR 0002 (encoding v1).
+
+    .venv/bin/python -m tests.ledger.make_vectors          # rewrite vectors.json
+    .venv/bin/python -m tests.ledger.make_vectors --check  # exit 1 if it would change
+
+Run it only when ADR 0002 changes (a new encoding version, new tags): the checked-in file
+is the known answer, and `test_vectors.py` checks both the fast code (`ledger`) and the
+independent `reference.py` against it. Everything is deterministic: fixed events, and
+Ed25519 keys from fixed 32-byte seeds (RFC 8032 signatures are deterministic).
+
+Broken cases hold complete stored entries (the export format of `ledger.export`) plus
+the failure a verifier must report. Their expected kinds and positions are written here
+by hand from ADR 0002, not computed by `ledger.verify`. A verifier's `locate_digest`
+for these cases returns the position of the stored entry (of the same case) whose
+`event_digest` equals the calculated digest, or null.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+import ledger
+
+PATH = Path(__file__).with_name("vectors.json")
+SEED = bytes(range(32))  # 00 01 .. 1f: the signing key of every vector
+OTHER_SEED = b"\xff" * 32  # a key the key ring does not hold
+CHAIN_ID = "ejournal:гимназия-139"  # non-ASCII chain id
+EVENTS = [
+    {"originator_id": "00112233445566778899aabbccddeeff", "originator_version": 1,
+     "topic": "domain.lessons:Lesson.Conducted", "state": ""},  # empty state
+    {"originator_id": "00112233445566778899aabbccddeeff", "originator_version": 2,
+     "topic": "domain.lessons:Lesson.MarkRecorded",
+     "state": '{"value":"5","тема":"Логарифмы"}'.encode().hex()},
+    {"originator_id": "ffeeddccbbaa99887766554433221100", "originator_version": 9,
+     "topic": "Тема/тест", "state": "00ff00ff"},  # non-ASCII topic, binary state
+]
+
+
+def _contents() -> list[ledger.EventContent]:
+    return [ledger.EventContent(bytes.fromhex(e["originator_id"]), e["originator_version"],
+                                e["topic"], bytes.fromhex(e["state"])) for e in EVENTS]
+
+
+def _stored(signer: ledger.Signer) -> list[ledger.StoredEntry]:
+    entries, _ = ledger.append(CHAIN_ID, ledger.ChainHead.empty(CHAIN_ID), _contents(), signer)
+    return [ledger.StoredEntry(e.position, e.prev_hash, e.event_digest, e.entry_hash,
+                               e.key_id, e.signature, c)
+            for e, c in zip(entries, _contents(), strict=True)]
+
+
+def _broken(signer: ledger.Signer) -> list[dict]:  # type: ignore[type-arg]
+    other = ledger.Signer(Ed25519PrivateKey.from_private_bytes(OTHER_SEED))
+    cases: list[dict] = []  # type: ignore[type-arg]
+
+    def case(description: str, entries: list[ledger.StoredEntry], kind: str | None,
+             position: int | None) -> None:
+        cases.append({
+            "description": description, "want_error": kind is not None,
+            "kind": kind, "position": position,
+            "entries": [json.loads(ledger.export_line(e)) for e in entries],
+        })
+
+    s = _stored(signer)
+    case("untouched chain", s, None, None)
+
+    e = _stored(signer)
+    state = bytearray(e[1].event.state)
+    state[0] ^= 0x01
+    e[1] = replace(e[1], event=replace(e[1].event, state=bytes(state)))
+    case("first byte of entry 2's state changed", e, "changed", 2)
+
+    e = _stored(signer)
+    e[1], e[2] = replace(e[1], event=s[2].event), replace(e[2], event=s[1].event)
+    case("event rows of entries 2 and 3 swapped under intact ledger rows", e, "reordered", 2)
+
+    e = _stored(signer)
+    e[1], e[2] = replace(s[2], position=2), replace(s[1], position=3)
+    case("whole entries 2 and 3 swapped and renumbered (the signed entry hash of "
+         "position 3 does not recompute at position 2)", e, "changed", 2)
+
+    e = _stored(signer)
+    e[0] = replace(e[0], signature=e[0].signature[:63])
+    case("entry 1's signature truncated to 63 bytes", e, "bad_signature", 1)
+
+    e = _stored(signer)
+    e[2] = replace(e[2], key_id=other.key_id, signature=other.sign(e[2].entry_hash))
+    case("entry 3 signed by a key the key ring does not hold", e, "unknown_key", 3)
+
+    e = _stored(signer)
+    wrong = bytes(32)
+    h = ledger.entry_hash(CHAIN_ID, 3, wrong, e[2].event_digest)
+    e[2] = replace(e[2], prev_hash=wrong, entry_hash=h, signature=signer.sign(h))
+    case("entry 3 linked to a wrong prev hash and re-signed by the real key (a splice)",
+         e, "reordered", 3)
+
+    e = _stored(signer)
+    e[2] = replace(e[2], prev_hash=bytes(32))
+    case("only entry 3's stored prev hash overwritten: stored hashes are untrusted and "
+         "unused when the recomputed chain verifies", e, None, None)
+
+    e = _stored(signer)
+    del e[1]
+    case("middle entry (ledger row and event) deleted", e, "missing", 2)
+
+    e = _stored(signer)
+    e[1] = replace(e[1], event=None)
+    case("event row of entry 2 deleted, its ledger row kept", e, "missing", 2)
+
+    e = _stored(signer)
+    e.insert(2, e[1])
+    case("entry 2 duplicated", e, "inserted", 3)
+    return cases
+
+
+def build() -> dict:  # type: ignore[type-arg]
+    """The vector file's content."""
+    signer = ledger.Signer(Ed25519PrivateKey.from_private_bytes(SEED))
+    entries, head = ledger.append(CHAIN_ID, ledger.ChainHead.empty(CHAIN_ID), _contents(),
+                                  signer)
+    return {
+        "description": "ADR 0002 encoding v1 known answers; Ed25519 signing key from the "
+                       "32-byte seed 00..1f; hex is lowercase; strings are UTF-8",
+        "seed": SEED.hex(), "chain_id": CHAIN_ID, "key_id": signer.key_id,
+        "public_key": signer.public_key_raw.hex(),
+        "genesis_hash": ledger.genesis_hash(CHAIN_ID).hex(),
+        "events": EVENTS,
+        "entries": [{"position": e.position, "prev_hash": e.prev_hash.hex(),
+                     "event_digest": e.event_digest.hex(),
+                     "entry_bytes": ledger.entry_bytes(CHAIN_ID, e.position, e.prev_hash,
+                                                       e.event_digest).hex(),
+                     "entry_hash": e.entry_hash.hex(),
+                     "signing_message": ledger.signing_message(e.entry_hash).hex(),
+                     "signature": e.signature.hex()} for e in entries],
+        "head": {"position": head.position, "entry_hash": head.entry_hash.hex()},
+        "broken": _broken(signer),
+    }
+
+
+def render() -> str:
+    """vectors.json as text."""
+    return json.dumps(build(), ensure_ascii=False, indent=2) + "\n"
+
+
+if __name__ == "__main__":
+    text = render()
+    if "--check" in sys.argv[1:]:
+        same = PATH.read_text(encoding="utf-8") == text
+        print("vectors.json is up to date" if same else "vectors.json would change")
+        raise SystemExit(0 if same else 1)
+    PATH.write_text(text, encoding="utf-8")
+    print(f"wrote {PATH}")
