@@ -1,0 +1,1 @@
+"""The journal's domain: aggregates, value objects and rules. Pure: no adapters."""

@@ -1,0 +1,249 @@
+"""The journal policy (положение об электронном журнале) of an institution: when a record
+may still be entered or changed directly, how averages are weighted and rounded, who may
+decide correction applications. Changed only by events, each citing the order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import ROUND_HALF_DOWN, ROUND_HALF_UP, Decimal
+from enum import Enum
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import InvalidValue, RuleViolation
+from domain.values import DEFAULT_WEIGHTS, Act, MarkValue, OrderRef, WorkKind
+
+NAMESPACE = uuid5(NAMESPACE_URL, "https://ejournal.invalid/policy")
+
+
+class CorrectionRequired(RuleViolation):
+    code = "correction_application_required"
+
+
+class PeriodClosed(CorrectionRequired):
+    code = "period_closed"
+
+
+class MarksDisabled(RuleViolation):
+    code = "marks_disabled"
+
+
+class RecordKind(str, Enum):
+    LESSON = "lesson"  # ordinary lesson marks, attendance, topic, homework
+    CONTROL = "control"  # written and control works, tests, exams
+    ATTESTATION = "attestation"  # intermediate attestation marks
+    PERIOD = "period"  # period (quarter, semester, year) marks
+    ABSENCE_REASON = "absence_reason"
+
+
+class Rule(str, Enum):
+    NONE = "none"  # no deadline
+    SAME_DAY = "same_day"  # until 24:00 of the lesson day
+    DAYS = "days"  # until 24:00 of the n-th day after
+    BY_MONDAY = "by_monday"  # until 24:00 of the Monday after the lesson's week
+    BEFORE_PERIOD_END = "before_period_end"  # until 24:00 of the period's end − n days
+
+
+@dataclass(frozen=True)
+class Window:
+    rule: Rule
+    days: int = 0
+
+    @classmethod
+    def parse(cls, raw: dict[str, Any]) -> Window:
+        try:
+            window = cls(Rule(raw["rule"]), int(raw.get("days", 0)))
+        except (KeyError, ValueError, TypeError):
+            raise InvalidValue(
+                "Окно ввода: rule ∈ none, same_day, days, by_monday, before_period_end; "
+                "days — целое число.", field="windows") from None
+        if not 0 <= window.days <= 60:
+            raise InvalidValue("Число дней окна ввода — от 0 до 60.", field="windows")
+        return window
+
+    def last_day(self, day: date, period_ends: date) -> date | None:
+        """The last institution-local date on which the record is on time (until 24:00);
+        None: no deadline."""
+        if self.rule is Rule.NONE:
+            return None
+        if self.rule is Rule.SAME_DAY:
+            return day
+        if self.rule is Rule.DAYS:
+            return day + timedelta(days=self.days)
+        if self.rule is Rule.BY_MONDAY:
+            return day + timedelta(days=7 - day.weekday())
+        return period_ends - timedelta(days=self.days)
+
+    def on_time(self, day: date, period_ends: date, now_local: datetime) -> bool:
+        last = self.last_day(day, period_ends)
+        return last is None or now_local < datetime.combine(last + timedelta(days=1), time(0),
+                                                            tzinfo=now_local.tzinfo)
+
+    def describe(self) -> str:
+        return {
+            Rule.NONE: "без ограничения срока",
+            Rule.SAME_DAY: "до 24:00 дня занятия",
+            Rule.DAYS: f"в течение {self.days} дн. после занятия",
+            Rule.BY_MONDAY: "до понедельника следующей недели включительно",
+            Rule.BEFORE_PERIOD_END: f"не позднее чем за {self.days} дн. до конца периода",
+        }[self.rule]
+
+
+class Rounding(str, Enum):
+    HALF_UP = "half_up"  # 3.5 → 4 (default)
+    HALF_DOWN = "half_down"  # 3.5 → 3
+    FROM_60 = "from_60"  # 3.6 → 4, 3.59 → 3
+
+    def apply(self, average: Decimal) -> int:
+        if self is Rounding.FROM_60:
+            whole = int(average)
+            return whole + 1 if average - whole >= Decimal("0.6") else whole
+        mode = ROUND_HALF_UP if self is Rounding.HALF_UP else ROUND_HALF_DOWN
+        return int(average.quantize(Decimal(1), rounding=mode))
+
+
+def _w(rule: str, days: int = 0) -> dict[str, Any]:
+    return {"rule": rule, "days": days}
+
+
+# One preset per regulation in shared/seeds (section numbers in DOMAIN.md).
+PRESETS: dict[str, dict[str, Any]] = {
+    "tomsk_it_000": {"title": "Томский техникум ИТ (seed 000): в день занятия",
+                     "windows": {"lesson": _w("same_day"), "control": _w("same_day"),
+                                 "attestation": _w("days", 1), "period": _w("none"),
+                                 "absence_reason": _w("days", 7)}},
+    "gymnasium_139_001": {"title": "Гимназия № 139 (seed 001): до 24:00, контрольные — неделя",
+                          "windows": {"lesson": _w("same_day"), "control": _w("days", 7),
+                                      "attestation": _w("days", 7), "period": _w("none"),
+                                      "absence_reason": _w("days", 7)}},
+    "epos_002": {"title": "ЭПОС (seed 002): 1 день, письменные — 7 дней, аттестация — 1 день",
+                 "windows": {"lesson": _w("days", 1), "control": _w("days", 7),
+                             "attestation": _w("days", 1), "period": _w("none"),
+                             "absence_reason": _w("days", 1)}},
+    "kvantorium_003": {"title": "Кванториум (seed 003): 3 дня, итерации без отметок",
+                       "windows": {"lesson": _w("days", 3), "control": _w("days", 3),
+                                   "attestation": _w("days", 3), "period": _w("none"),
+                                   "absence_reason": _w("days", 3)},
+                       "marks_enabled": False},
+    "semt_004": {"title": "СЭМТ (seed 004): до понедельника за прошедшую неделю, "
+                          "контрольные — день, итоговые — за 2 дня до конца периода",
+                 "windows": {"lesson": _w("by_monday"), "control": _w("days", 1),
+                             "attestation": _w("days", 1), "period": _w("before_period_end", 2),
+                             "absence_reason": _w("by_monday")}},
+}
+PERMISSIVE = {k.value: _w("none") for k in RecordKind}
+
+
+def record_kind(work_kind: WorkKind) -> RecordKind:
+    if work_kind in (WorkKind.CONTROL, WorkKind.TEST, WorkKind.EXAM):
+        return RecordKind.CONTROL
+    return RecordKind.LESSON
+
+
+class JournalPolicy(Aggregate):
+    """Absent until adopted: an institution without an adopted policy has no deadlines
+    (ADR 0004)."""
+
+    @staticmethod
+    def create_id(institution_id: UUID, **_: Any) -> UUID:
+        return uuid5(NAMESPACE, str(institution_id))
+
+    @event("Opened")
+    def __init__(self, institution_id: UUID, act: Act) -> None:
+        self.institution_id = institution_id
+        self.preset: str | None = None
+        self.windows = {k: Window.parse(v) for k, v in PERMISSIVE.items()}
+        self.weights: dict[WorkKind, int] = dict(DEFAULT_WEIGHTS)
+        self.rounding = Rounding.HALF_UP
+        self.marks_enabled = True
+        self.order: OrderRef | None = None
+        self.delegates: dict[UUID, OrderRef] = {}
+        self.closed: set[tuple[UUID, int, UUID | None]] = set()
+
+    def adopt(self, preset: str | None, windows: dict[str, Any] | None,
+              weights: dict[str, int] | None, rounding: str, marks_enabled: bool | None,
+              order: OrderRef, act: Act) -> None:
+        base = PRESETS.get(preset or "", {}) if preset else {}
+        if preset and not base:
+            raise InvalidValue(f"Нет шаблона положения «{preset}».", field="preset")
+        merged = {**PERMISSIVE, **base.get("windows", {}), **(windows or {})}
+        unknown = set(merged) - {k.value for k in RecordKind}
+        if unknown:
+            raise InvalidValue(f"Неизвестные виды записей: {', '.join(sorted(unknown))}.",
+                               field="windows")
+        for raw in merged.values():
+            Window.parse(raw)
+        all_weights = {**{k.value: v for k, v in DEFAULT_WEIGHTS.items()}, **(weights or {})}
+        try:
+            parsed = {WorkKind(k): int(v) for k, v in all_weights.items()}
+        except ValueError:
+            raise InvalidValue("Веса задаются для видов работ: ordinary, practical, "
+                               "laboratory, control, test, exam.", field="weights") from None
+        if not all(1 <= v <= 10 for v in parsed.values()):
+            raise InvalidValue("Вес вида работы — целое число от 1 до 10.", field="weights")
+        self._adopted(preset=preset, windows=merged,
+                      weights={k.value: v for k, v in parsed.items()},
+                      rounding=Rounding(rounding).value,
+                      marks_enabled=base.get("marks_enabled", True) if marks_enabled is None
+                      else marks_enabled, order=order, act=act)
+
+    @event("Adopted")
+    def _adopted(self, preset: str | None, windows: dict[str, Any], weights: dict[str, int],
+                 rounding: str, marks_enabled: bool, order: OrderRef, act: Act) -> None:
+        self.preset = preset
+        self.windows = {k: Window.parse(v) for k, v in windows.items()}
+        self.weights = {WorkKind(k): v for k, v in weights.items()}
+        self.rounding = Rounding(rounding)
+        self.marks_enabled = marks_enabled
+        self.order = order
+
+    def window(self, kind: RecordKind) -> Window:
+        return self.windows[kind.value]
+
+    # Delegation of the right to decide correction applications --------------------------
+    @event("DecisionRightDelegated")
+    def delegate(self, deputy_id: UUID, order: OrderRef, act: Act) -> None:
+        self.delegates[deputy_id] = order
+
+    @event("DecisionRightRevoked")
+    def revoke(self, deputy_id: UUID, order: OrderRef, act: Act) -> None:
+        self.delegates.pop(deputy_id, None)
+
+    # Closing periods --------------------------------------------------------------------
+    def is_closed(self, year_id: UUID, period_number: int, group_id: UUID) -> bool:
+        return ((year_id, period_number, group_id) in self.closed
+                or (year_id, period_number, None) in self.closed)
+
+    def close(self, year_id: UUID, period_number: int, group_id: UUID | None, act: Act
+              ) -> None:
+        if (year_id, period_number, group_id) in self.closed:
+            raise InvalidValue("Период уже закрыт.", field="period_number")
+        self._closed(year_id=year_id, period_number=period_number, group_id=group_id, act=act)
+
+    @event("PeriodClosed")
+    def _closed(self, year_id: UUID, period_number: int, group_id: UUID | None, act: Act
+                ) -> None:
+        self.closed.add((year_id, period_number, group_id))
+
+    def reopen(self, year_id: UUID, period_number: int, group_id: UUID | None,
+               order: OrderRef, reason: str, act: Act) -> None:
+        if (year_id, period_number, group_id) not in self.closed:
+            raise InvalidValue("Период не закрыт.", field="period_number")
+        if not reason.strip():
+            raise InvalidValue("Укажите причину открытия периода.", field="reason")
+        self._reopened(year_id=year_id, period_number=period_number, group_id=group_id,
+                       order=order, reason=reason.strip(), act=act)
+
+    @event("PeriodReopened")
+    def _reopened(self, year_id: UUID, period_number: int, group_id: UUID | None,
+                  order: OrderRef, reason: str, act: Act) -> None:
+        self.closed.discard((year_id, period_number, group_id))
+
+
+def suggested_mark(average: Decimal | None, rounding: Rounding) -> MarkValue | None:
+    if average is None:
+        return None
+    return MarkValue(str(max(1, min(5, rounding.apply(average)))))
