@@ -1,0 +1,1 @@
+"""Use cases, actor authorisation and the unit of work (eventsourcing applications)."""

@@ -1,0 +1,157 @@
+"""The deployment: many institutions, each its own journal application and chain.
+Entry point for the API and the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from uuid import UUID
+
+import ledger
+from application.actors import Actor
+from application.config import Settings
+from application.journal import Clock, JournalApplication, utc_now
+from application.storage.chain import ChainWriter
+from application.storage.directory import AlreadyRegistered, InstitutionEntry, TokenEntry
+from application.storage.layout import Backend, open_backend
+from domain.errors import DuplicateEntry, NotFound
+from domain.institution import Institution, check_slug, check_timezone
+from domain.people import Guardian, StaffMember, Student
+from domain.values import Role
+
+TOKEN_PREFIX = "ej_"
+PERSON_KINDS: dict[str, type] = {"staff": StaffMember, "student": Student, "guardian": Guardian}
+
+
+class Unauthenticated(Exception):
+    pass
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def chain_id_of(institution_id: UUID) -> str:
+    return f"ejournal:{institution_id}"
+
+
+def ensure_key(key_dir: Path) -> str:
+    """The active signing key's id; generates the first key if there is none."""
+    try:
+        return ledger.Signer.from_directory(key_dir).key_id
+    except ledger.KeyNotFound:
+        return ledger.generate_key(key_dir)
+
+
+class Ejournal:
+    def __init__(self, settings: Settings, clock: Clock = utc_now, *,
+                 require_signer: bool = True) -> None:
+        """`require_signer=False`: a read-only deployment (verification, export) that
+        needs no private key."""
+        self.settings = settings
+        self.clock = clock
+        self.signer = (ledger.Signer.from_directory(settings.key_dir)
+                       if require_signer else None)
+        self.backend: Backend = open_backend(settings.database_url)
+        self._journals: dict[str, JournalApplication] = {}
+        self._lock = threading.Lock()
+
+    # Institutions ----------------------------------------------------------------------
+    def create_institution(self, slug: str, name: str, timezone: str) -> UUID:
+        check_slug(slug)
+        check_timezone(timezone)
+        institution_id = Institution.create_id(slug)
+        try:
+            self.backend.directory.add_institution(InstitutionEntry(slug, institution_id, name))
+        except AlreadyRegistered:
+            raise DuplicateEntry(f"Организация с кодом «{slug}» уже есть.") from None
+        self.backend.prepare_institution(slug)
+        self.journal(slug).register_institution(name, timezone)
+        return institution_id
+
+    def journal(self, slug: str) -> JournalApplication:
+        with self._lock:
+            journal = self._journals.get(slug)
+            if journal is None:
+                entry = self.backend.directory.institution(slug)
+                if entry is None:
+                    raise NotFound(f"Организация «{slug}» не найдена.")
+                if self.signer is None:
+                    raise RuntimeError("this deployment was opened without a signing key")
+                chain = ChainWriter(chain_id_of(entry.institution_id), self.signer)
+                journal = JournalApplication(self.backend, slug, chain, self.clock)
+                self._journals[slug] = journal
+            return journal
+
+    # Access tokens ---------------------------------------------------------------------
+    def issue_token(self, slug: str, person_id: UUID, kind: str) -> str:
+        """A new bearer token for the person; only its hash is stored. Shown once."""
+        journal = self.journal(slug)
+        journal.get(PERSON_KINDS[kind], person_id)
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        self.backend.directory.add_token(token_hash(token), TokenEntry(slug, person_id, kind))
+        return token
+
+    def authenticate(self, token: str) -> tuple[Actor, JournalApplication]:
+        entry = self.backend.directory.token(token_hash(token))
+        if entry is None:
+            raise Unauthenticated
+        journal = self.journal(entry.slug)
+        person = journal.get(PERSON_KINDS[entry.person_kind], entry.person_id)
+        roles = {
+            "staff": lambda: person.roles,
+            "student": lambda: frozenset({Role.STUDENT}),
+            "guardian": lambda: frozenset({Role.GUARDIAN}),
+        }[entry.person_kind]()
+        return Actor(entry.slug, entry.person_id, entry.person_kind, frozenset(roles)), journal
+
+    # Integrity -------------------------------------------------------------------------
+    def verify(self, slug: str, keyring: ledger.KeyRing,
+               progress: Callable[[int], None] | None = None) -> ledger.VerifyReport:
+        """Re-reads the institution's stored events and ledger, recomputes every hash,
+        checks every link and signature; then looks for events outside the ledger."""
+        entry = self.backend.directory.institution(slug)
+        if entry is None:
+            raise NotFound(f"Организация «{slug}» не найдена.")
+        chain_id = chain_id_of(entry.institution_id)
+        reader = self.backend.chain_reader(slug)
+        report = ledger.verify(chain_id, reader.entries(), keyring,
+                               locate_digest=reader.locate, progress=progress)
+        if not report.ok:
+            return report
+        stray = reader.first_unledgered()
+        if stray is None:
+            return report
+        notification_id, originator_id, version, before = stray
+        return replace(report, ok=False, failure=ledger.Failure(
+            position=int(before) + 1, kind=ledger.FailureKind.INSERTED,
+            detail=f"event {originator_id} v{version} (row {notification_id}) "
+                   "is not in the ledger",
+        ))
+
+    def export_chain(self, slug: str, output: Path) -> int:
+        """Writes the institution's chain as JSON lines (`python -m ledger verify` reads
+        it without the service). Streams; returns the number of entries."""
+        entry = self.backend.directory.institution(slug)
+        if entry is None:
+            raise NotFound(f"Организация «{slug}» не найдена.")
+        count = 0
+        with output.open("w", encoding="utf-8") as out:
+            out.write(ledger.export_header(chain_id_of(entry.institution_id)) + "\n")
+            for stored in self.backend.chain_reader(slug).entries():
+                out.write(ledger.export_line(stored) + "\n")
+                count += 1
+        return count
+
+    def institutions(self) -> list[InstitutionEntry]:
+        return self.backend.directory.institutions()
+
+    def close(self) -> None:
+        for journal in self._journals.values():
+            journal.close()
+        self.backend.close()
+

@@ -1,0 +1,63 @@
+"""What the SQLite and PostgreSQL recorders share: turning stored events into
+signed ledger entries, and reading entries back for verification."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+
+import ledger
+
+HEAD_SQL = "SELECT position, entry_hash FROM ledger ORDER BY position DESC LIMIT 1"
+
+
+@dataclass(frozen=True)
+class ChainWriter:
+    """Appends to one institution's chain with the active signing key."""
+
+    chain_id: str
+    signer: ledger.Signer
+
+    def head(self, row: tuple[int, bytes] | None) -> ledger.ChainHead:
+        if row is None:
+            return ledger.ChainHead.empty(self.chain_id)
+        return ledger.ChainHead(position=int(row[0]), entry_hash=bytes(row[1]))
+
+    def entries(
+        self, head: ledger.ChainHead, stored: Sequence[StoredEvent], notification_ids: Sequence[int]
+    ) -> list[tuple[int, int, bytes, bytes, bytes, str, bytes]]:
+        """Ledger rows (position, notification_id, prev_hash, event_digest, entry_hash,
+        key_id, signature) for `stored`, in the order they were inserted."""
+        contents = [content_of(s.originator_id, s.originator_version, s.topic, s.state)
+                    for s in stored]
+        new, _ = ledger.append(self.chain_id, head, contents, self.signer)
+        return [
+            (e.position, nid, e.prev_hash, e.event_digest, e.entry_hash, e.key_id, e.signature)
+            for e, nid in zip(new, notification_ids, strict=True)
+        ]
+
+
+def content_of(originator_id: UUID | str, version: int, topic: str, state: bytes | str
+               ) -> ledger.EventContent:
+    """The event row as ledger content. Tolerates what a tampered row may hold (state
+    stored as text), so verification reports a mismatch instead of crashing."""
+    oid = originator_id if isinstance(originator_id, UUID) else UUID(originator_id)
+    data = state.encode("utf-8") if isinstance(state, str) else bytes(state)
+    return ledger.EventContent(
+        originator_id=oid.bytes, originator_version=int(version), topic=str(topic), state=data
+    )
+
+
+def stored_entry(row: tuple) -> ledger.StoredEntry:  # type: ignore[type-arg]
+    """Row: position, prev_hash, event_digest, entry_hash, key_id, signature,
+    originator_id, originator_version, topic, state (the last four None when the
+    event row is gone)."""
+    position, prev, digest, entry_hash, key_id, signature, oid, version, topic, state = row
+    event = None if oid is None else content_of(oid, version, topic, state)
+    return ledger.StoredEntry(
+        position=int(position), prev_hash=bytes(prev), event_digest=bytes(digest),
+        entry_hash=bytes(entry_hash), key_id=key_id, signature=bytes(signature), event=event,
+    )

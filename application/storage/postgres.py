@@ -1,0 +1,136 @@
+"""PostgreSQL: one schema per institution (the unit of placement, e.g. a Citus
+distributed schema); events and ledger in one transaction under the schema's
+events-table lock, so chain order is commit order and institutions never wait on
+each other."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from psycopg import Connection
+from psycopg.sql import SQL, Identifier
+
+import ledger
+from application.storage.chain import ChainWriter, stored_entry
+
+
+def ledger_ddl(schema: str, events: str) -> list[SQL | Any]:
+    s = Identifier(schema)
+    return [
+        SQL(
+            "CREATE TABLE IF NOT EXISTS {s}.ledger ("
+            " position bigint PRIMARY KEY,"
+            " notification_id bigint NOT NULL UNIQUE,"
+            " prev_hash bytea NOT NULL, event_digest bytea NOT NULL,"
+            " entry_hash bytea NOT NULL, key_id text NOT NULL, signature bytea NOT NULL)"
+        ).format(s=s),
+        SQL("CREATE INDEX IF NOT EXISTS ledger_event_digest ON {s}.ledger (event_digest)"
+            ).format(s=s),
+        SQL(
+            "CREATE OR REPLACE FUNCTION {s}.append_only() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$BEGIN RAISE EXCEPTION 'ejournal: % is append-only', TG_TABLE_NAME; END$$"
+        ).format(s=s),
+        *[
+            SQL(
+                "CREATE OR REPLACE TRIGGER {name} BEFORE UPDATE OR DELETE OR TRUNCATE ON {s}.{t} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION {s}.append_only()"
+            ).format(name=Identifier(f"{t}_append_only"), s=s, t=Identifier(t))
+            for t in (events, "ledger")
+        ],
+    ]
+
+
+class LedgeredPostgresRecorder(PostgresApplicationRecorder):
+    def __init__(self, datastore: PostgresDatastore, events_table_name: str,
+                 chain: ChainWriter) -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.chain = chain
+        self.sql_create_statements.extend(ledger_ddl(datastore.schema, events_table_name))
+        s, e = Identifier(datastore.schema), Identifier(events_table_name)
+        self.sql_insert = SQL(
+            "INSERT INTO {s}.{e} (originator_id, originator_version, topic, state)"
+            " SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[])"
+            " RETURNING notification_id"
+        ).format(s=s, e=e)
+        self.sql_head = SQL(
+            "SELECT position, entry_hash FROM {s}.ledger ORDER BY position DESC LIMIT 1"
+        ).format(s=s)
+        self.sql_insert_ledger = SQL(
+            "INSERT INTO {s}.ledger SELECT * FROM unnest(%s::bigint[], %s::bigint[],"
+            " %s::bytea[], %s::bytea[], %s::bytea[], %s::text[], %s::bytea[])"
+        ).format(s=s)
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        if not stored_events:
+            return []
+        columns = list(zip(*[(s.originator_id, s.originator_version, s.topic, s.state)
+                             for s in stored_events], strict=True))
+        # Two round trips: (lock, insert, read head) pipelined; then (ledger rows, commit).
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.pipeline(), \
+                conn.cursor() as curs:
+            # EXCLUSIVE lock on this institution's events table: writers of this
+            # institution queue here (readers do not); other institutions' tables are
+            # untouched. Held to commit, so positions follow commit order.
+            self._lock_table(curs)
+            curs.execute(self.sql_insert, [list(c) for c in columns], prepare=True)
+            inserted = curs
+            head_cursor = conn.cursor()
+            head_cursor.execute(self.sql_head, prepare=True)
+            ids = [row["notification_id"] for row in inserted.fetchall()]
+            if len(ids) != len(stored_events):
+                raise IntegrityError("not every event was inserted")
+            self._append_to_ledger(curs, head_cursor.fetchone(), stored_events, ids)
+        return ids
+
+
+    def _append_to_ledger(self, curs: Any, head_row: Any, stored_events: Sequence[StoredEvent],
+                          ids: Sequence[int]) -> None:
+        head = self.chain.head(
+            None if head_row is None else (head_row["position"], head_row["entry_hash"]))
+        rows = self.chain.entries(head, stored_events, ids)
+        curs.execute(self.sql_insert_ledger, [list(c) for c in zip(*rows, strict=True)],
+                     prepare=True)
+
+
+class PostgresChainReader:
+    """Streams one institution's ledger with its events through a server-side cursor."""
+
+    def __init__(self, conninfo: str, schema: str, events_table: str) -> None:
+        self.conninfo = conninfo
+        s, e = Identifier(schema), Identifier(events_table)
+        self.sql_entries = SQL(
+            "SELECT l.position, l.prev_hash, l.event_digest, l.entry_hash, l.key_id,"
+            " l.signature, e.originator_id, e.originator_version, e.topic, e.state"
+            " FROM {s}.ledger l LEFT JOIN {s}.{e} e ON e.notification_id = l.notification_id"
+            " ORDER BY l.position"
+        ).format(s=s, e=e)
+        self.sql_unledgered = SQL(
+            "SELECT e.notification_id, e.originator_id::text, e.originator_version,"
+            " (SELECT count(*) FROM {s}.ledger l2 WHERE l2.notification_id < e.notification_id)"
+            " FROM {s}.{e} e LEFT JOIN {s}.ledger l ON l.notification_id = e.notification_id"
+            " WHERE l.position IS NULL ORDER BY e.notification_id LIMIT 1"
+        ).format(s=s, e=e)
+        self.sql_locate = SQL(
+            "SELECT position FROM {s}.ledger WHERE event_digest = %s LIMIT 1").format(s=s)
+
+    def entries(self) -> Iterator[ledger.StoredEntry]:
+        with (Connection.connect(self.conninfo) as conn, conn.transaction(),
+              conn.cursor(name="ejournal_verify") as cur):
+            cur.itersize = 2000
+            cur.execute(self.sql_entries)
+            for row in cur:
+                yield stored_entry(row)
+
+    def first_unledgered(self) -> tuple[int, str, int, int] | None:
+        with Connection.connect(self.conninfo) as conn:
+            return conn.execute(self.sql_unledgered).fetchone()
+
+    def locate(self, digest: bytes) -> int | None:
+        with Connection.connect(self.conninfo) as conn:
+            row = conn.execute(self.sql_locate, (digest,)).fetchone()
+        return None if row is None else int(row[0])

@@ -1,0 +1,92 @@
+"""SQLite: one database file per institution; events and ledger in one transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import closing
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
+
+import ledger
+from application.storage.chain import HEAD_SQL, ChainWriter, stored_entry
+
+LEDGER_DDL = [
+    "CREATE TABLE IF NOT EXISTS ledger ("
+    " position INTEGER PRIMARY KEY,"
+    " notification_id INTEGER NOT NULL UNIQUE,"
+    " prev_hash BLOB NOT NULL, event_digest BLOB NOT NULL, entry_hash BLOB NOT NULL,"
+    " key_id TEXT NOT NULL, signature BLOB NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS ledger_event_digest ON ledger (event_digest)",
+]
+# Append-only: the database itself refuses to change or remove history.
+APPEND_ONLY_DDL = [
+    f"CREATE TRIGGER IF NOT EXISTS {table}_no_{verb} BEFORE {verb.upper()} ON {table} "
+    f"BEGIN SELECT RAISE(ABORT, 'ejournal: {table} is append-only'); END"
+    for table in ("stored_events", "ledger")
+    for verb in ("update", "delete")
+]
+
+INSERT_LEDGER = "INSERT INTO ledger VALUES (?,?,?,?,?,?,?)"
+SELECT_ENTRIES = (
+    "SELECT l.position, l.prev_hash, l.event_digest, l.entry_hash, l.key_id, l.signature,"
+    " e.originator_id, e.originator_version, e.topic, e.state"
+    " FROM ledger l LEFT JOIN stored_events e ON e.rowid = l.notification_id"
+    " ORDER BY l.position"
+)
+SELECT_UNLEDGERED = (
+    "SELECT e.rowid, e.originator_id, e.originator_version,"
+    " (SELECT COUNT(*) FROM ledger l2 WHERE l2.notification_id < e.rowid)"
+    " FROM stored_events e LEFT JOIN ledger l ON l.notification_id = e.rowid"
+    " WHERE l.position IS NULL ORDER BY e.rowid LIMIT 1"
+)
+
+
+class LedgeredSQLiteRecorder(SQLiteApplicationRecorder):
+    def __init__(self, datastore: SQLiteDatastore, chain: ChainWriter) -> None:
+        self.chain = chain
+        super().__init__(datastore)
+
+    def construct_create_table_statements(self) -> list[str]:
+        return super().construct_create_table_statements() + LEDGER_DDL + APPEND_ONLY_DDL
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        # The first INSERT takes SQLite's write lock, so the head read below cannot
+        # interleave with another writer: chain order is commit order.
+        ids = super()._insert_events(c, stored_events, **kwargs)
+        assert ids is not None
+        c.execute(HEAD_SQL)
+        head = self.chain.head(c.fetchone())
+        c.executemany(INSERT_LEDGER, self.chain.entries(head, stored_events, ids))
+        return ids
+
+
+class SQLiteChainReader:
+    """Streams one institution's ledger with its events, for verification."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+
+    def entries(self) -> Iterator[ledger.StoredEntry]:
+        with closing(self._connect()) as conn:
+            for row in conn.execute(SELECT_ENTRIES):
+                yield stored_entry(row)
+
+    def first_unledgered(self) -> tuple[int, str, int, int] | None:
+        """(notification id, originator id, version, ledger entries before it)."""
+        with closing(self._connect()) as conn:
+            return conn.execute(SELECT_UNLEDGERED).fetchone()
+
+    def locate(self, digest: bytes) -> int | None:
+        with closing(self._connect()) as conn:
+            row = conn.execute(
+                "SELECT position FROM ledger WHERE event_digest = ? LIMIT 1", (digest,)
+            ).fetchone()
+        return None if row is None else int(row[0])
