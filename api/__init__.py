@@ -1,0 +1,1 @@
+"""HTTP API (FastAPI) and the `ejournal` command line: thin adapters over `application`."""

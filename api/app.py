@@ -1,0 +1,24 @@
+"""The FastAPI application: routers under /api/v1, OpenAPI at /docs."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from api import problems
+from api.routers import governance, lessons, orders, reads, setup
+from application.service import Ejournal
+
+
+def create_app(ejournal: Ejournal) -> FastAPI:
+    app = FastAPI(
+        title="ejournal",
+        description="Электронный журнал: каждое действие — подписанное событие в "
+                    "хеш-цепочке организации.",
+        version="0.1.0",
+    )
+    app.state.ejournal = ejournal
+    problems.install(app)
+    for router in (setup.router, orders.router, lessons.router, reads.router,
+                   governance.router):
+        app.include_router(router, prefix="/api/v1")
+    return app

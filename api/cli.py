@@ -1,0 +1,211 @@
+"""The `ejournal` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from uuid import UUID
+
+import ledger
+from application.config import Settings, get_settings
+from application.service import Ejournal, ensure_key
+from domain.errors import DomainError
+
+
+def _open(settings: Settings) -> Ejournal:
+    ensure_key(settings.key_dir)
+    return Ejournal(settings)
+
+
+def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
+    key_id = ensure_key(settings.key_dir)
+    ejournal = Ejournal(settings)
+    try:
+        print(f"База данных: {ejournal.backend.kind} ({settings.database_url})")
+        print(f"Ключ подписи: {key_id} (каталог {settings.key_dir})")
+        if args.institution:
+            ejournal.create_institution(args.institution, args.name, args.timezone)
+            print(f"Организация «{args.name}» создана: код {args.institution}")
+    finally:
+        ejournal.close()
+    return 0
+
+
+def cmd_rotate_key(args: argparse.Namespace, settings: Settings) -> int:
+    key_id = ledger.generate_key(settings.key_dir)
+    print(f"Новый активный ключ: {key_id}; прежние открытые ключи сохранены.")
+    return 0
+
+
+def cmd_institutions_add(args: argparse.Namespace, settings: Settings) -> int:
+    ejournal = _open(settings)
+    try:
+        ejournal.create_institution(args.slug, args.name, args.timezone)
+        print(f"Организация «{args.name}» создана: код {args.slug}")
+    finally:
+        ejournal.close()
+    return 0
+
+
+def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
+    ejournal = _open(settings)
+    try:
+        if args.person_id:
+            person_id, kind = UUID(args.person_id), args.kind
+        else:
+            if not args.full_name or not args.role:
+                print("Укажите --person-id или --full-name и --role.", file=sys.stderr)
+                return 2
+            person_id = ejournal.journal(args.institution).hire_staff(
+                None, args.full_name, args.role)
+            kind = "staff"
+        token = ejournal.issue_token(args.institution, person_id, kind)
+        print(f"person_id: {person_id}")
+        print(f"token: {token}")
+        print("Токен показан один раз: сохраните его.", file=sys.stderr)
+    finally:
+        ejournal.close()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from api.demo import load_demo
+
+    ejournal = _open(settings)
+    try:
+        if ejournal.backend.directory.institution(args.slug):
+            print(f"Демо-организация «{args.slug}» уже загружена (токены были показаны при "
+                  "загрузке). Новый токен: ejournal users add --institution demo …")
+            return 0
+        print("Загрузка демо-организации…", flush=True)
+        tokens = load_demo(ejournal, args.slug)
+        print("Токены демо-пользователей (Authorization: Bearer …):")
+        for role, token in tokens.items():
+            print(f"  {role:9} {token}")
+    finally:
+        ejournal.close()
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    ejournal = _open(settings)
+    try:
+        uvicorn.run(create_app(ejournal), host=args.host, port=args.port)
+    finally:
+        ejournal.close()
+    return 0
+
+
+def cmd_ledger_verify(args: argparse.Namespace, settings: Settings) -> int:
+    keys = Path(args.keys) if args.keys else settings.key_dir
+    keyring = ledger.KeyRing.from_directory(keys)
+    # Verification needs no private key: an auditor passes --keys with public keys only.
+    ejournal = Ejournal(settings, require_signer=False)
+    failed = False
+    try:
+        slugs = [args.institution] if args.institution else [
+            i.slug for i in ejournal.institutions()]
+        if not slugs:
+            print("Нет ни одной организации.")
+        for slug in slugs:
+            started = time.monotonic()
+
+            def progress(n: int, slug: str = slug) -> None:
+                print(f"  {slug}: проверено {n} записей…", file=sys.stderr, flush=True)
+
+            report = ejournal.verify(slug, keyring, progress=progress)
+            seconds = time.monotonic() - started
+            if report.ok:
+                print(f"{slug}: OK {report.count} entries, head "
+                      f"{report.head.position}:{report.head.entry_hash.hex()} ({seconds:.1f} s)")
+            else:
+                failed = True
+                f = report.failure
+                assert f is not None
+                print(f"{slug}: FAILED at position {f.position}: {f.kind.value}: {f.detail}")
+    finally:
+        ejournal.close()
+    return 1 if failed else 0
+
+
+def cmd_ledger_export(args: argparse.Namespace, settings: Settings) -> int:
+    ejournal = Ejournal(settings, require_signer=False)
+    try:
+        count = ejournal.export_chain(args.institution, Path(args.output))
+        print(f"Выгружено {count} записей в {args.output}")
+    finally:
+        ejournal.close()
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ejournal", description="Электронный журнал")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    init = sub.add_parser("init", help="создать таблицы и ключ подписи")
+    init.add_argument("--institution", help="код новой организации (латиницей)")
+    init.add_argument("--name", default="Образовательная организация")
+    init.add_argument("--timezone", default="Europe/Moscow")
+    init.set_defaults(func=cmd_init)
+
+    serve = sub.add_parser("serve", help="запустить HTTP API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=cmd_serve)
+
+    demo = sub.add_parser("demo", help="загрузить демо-организацию и выдать токены")
+    demo.add_argument("--slug", default="demo")
+    demo.set_defaults(func=cmd_demo)
+
+    inst = sub.add_parser("institutions", help="организации").add_subparsers(
+        dest="sub", required=True)
+    add_inst = inst.add_parser("add", help="создать организацию")
+    add_inst.add_argument("slug")
+    add_inst.add_argument("--name", required=True)
+    add_inst.add_argument("--timezone", required=True)
+    add_inst.set_defaults(func=cmd_institutions_add)
+
+    users = sub.add_parser("users", help="пользователи").add_subparsers(dest="sub",
+                                                                        required=True)
+    add_user = users.add_parser("add", help="выдать токен (новому сотруднику или лицу)")
+    add_user.add_argument("--institution", required=True)
+    add_user.add_argument("--person-id")
+    add_user.add_argument("--kind", choices=["staff", "student", "guardian"], default="staff")
+    add_user.add_argument("--full-name")
+    add_user.add_argument("--role", action="append",
+                          choices=["admin", "director", "deputy", "teacher"])
+    add_user.set_defaults(func=cmd_users_add)
+
+    led = sub.add_parser("ledger", help="журнал целостности").add_subparsers(dest="sub",
+                                                                             required=True)
+    verify = led.add_parser("verify", help="проверить цепочки всех (или одной) организаций")
+    verify.add_argument("--institution")
+    verify.add_argument("--keys", help="каталог открытых ключей (по умолчанию ключи сервиса)")
+    verify.set_defaults(func=cmd_ledger_verify)
+    export = led.add_parser("export", help="выгрузить цепочку для независимой проверки")
+    export.add_argument("--institution", required=True)
+    export.add_argument("--output", required=True)
+    export.set_defaults(func=cmd_ledger_export)
+    rotate = led.add_parser("rotate-key", help="создать новый ключ подписи")
+    rotate.set_defaults(func=cmd_rotate_key)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args, get_settings())
+    except DomainError as error:
+        print(f"Ошибка: {error.message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

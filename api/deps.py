@@ -1,0 +1,30 @@
+"""Dependencies shared by the routers: the deployment and the authenticated actor."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from application.actors import Actor
+from application.journal import JournalApplication
+from application.service import Ejournal, Unauthenticated
+
+bearer = HTTPBearer(auto_error=False, description="Токен, выданный `ejournal users add`")
+
+
+def get_ejournal(request: Request) -> Ejournal:
+    return request.app.state.ejournal
+
+
+def get_session(
+    ejournal: Annotated[Ejournal, Depends(get_ejournal)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> tuple[Actor, JournalApplication]:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthenticated
+    return ejournal.authenticate(credentials.credentials)
+
+
+Session = Annotated[tuple[Actor, JournalApplication], Depends(get_session)]

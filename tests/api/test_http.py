@@ -1,0 +1,123 @@
+"""The HTTP API through a real client, on SQLite and PostgreSQL: problem+json errors that
+write nothing, 404s, 409s, a whole lesson in one request, reads after writes."""
+
+from __future__ import annotations
+
+from uuid import uuid4
+
+from tests.api.conftest import Api
+from tests.application.rawdb import RawDb
+
+PROBLEM = "application/problem+json"
+
+
+def events(api: Api) -> int:
+    return RawDb(api.ejournal, api.school.slug).count("events")
+
+
+def sheet(api: Api, **overrides: object) -> dict:  # type: ignore[type-arg]
+    s = api.school
+    body = {"assignment_id": str(s.assignment), "date": "2026-10-14", "number": 2,
+            "topic": "Логарифмические уравнения", "homework": "§13 №1–4", "work_kind": "control",
+            "attendance": [{"student_id": str(s.students[1]), "status": "absent"},
+                           {"student_id": str(s.students[2]), "status": "late", "minutes": 7}],
+            "marks": [{"student_id": str(s.students[0]), "value": "5"},
+                      {"student_id": str(s.students[2]), "value": "4"}]}
+    body.update(overrides)
+    return body
+
+
+def test_a_whole_lesson_in_one_request_appears_in_the_journal(api: Api) -> None:
+    s = api.school
+    created = api.call("PUT", "/lessons/sheet", "teacher", sheet(api))
+    assert created.status_code == 200, created.text
+    lesson_id = created.json()["lesson_id"]
+    page = api.call("GET", f"/journals/{s.group}/{s.math}/1", "teacher").json()
+    rows = {r["full_name"]: r for r in page["rows"]}
+    assert rows["Иванова Анна Сергеевна"]["cells"][lesson_id]["marks"][0]["value"] == "5"
+    assert rows["Петров Борис Андреевич"]["cells"][lesson_id]["attendance"] == "absent"
+    assert rows["Сидоров Вадим Ильич"]["cells"][lesson_id]["late_minutes"] == 7
+    assert rows["Иванова Анна Сергеевна"]["average"] == "5.00"
+    assert page["lessons"][0]["work_kind"] == "control"
+
+
+def test_invalid_input_is_a_russian_problem_and_writes_nothing(api: Api) -> None:
+    before = events(api)
+    response = api.call("PUT", "/lessons/sheet", "teacher",
+                        sheet(api, marks=[{"student_id": str(api.school.students[0]),
+                                           "value": "6"}]))
+    assert response.status_code == 422
+    assert response.headers["content-type"] == PROBLEM
+    body = response.json()
+    assert body["code"] == "invalid_request" and body["status"] == 422
+    assert body["errors"][0]["field"] == "marks.0.value"
+    assert "Проверьте поля" in body["detail"]
+    assert events(api) == before
+
+
+def test_a_domain_rule_violation_is_a_stable_code_and_writes_nothing(api: Api) -> None:
+    before = events(api)
+    body = sheet(api, marks=[{"student_id": str(api.school.students[0]), "value": "5"},
+                             {"student_id": str(api.school.outsider), "value": "4"}])
+    response = api.call("PUT", "/lessons/sheet", "teacher", body)
+    assert response.status_code == 422
+    assert response.json()["code"] == "student_not_in_group"
+    assert "не состоял" in response.json()["detail"]
+    assert events(api) == before
+
+
+def test_a_mark_for_an_absent_student_is_refused(api: Api) -> None:
+    body = sheet(api, marks=[{"student_id": str(api.school.students[1]), "value": "5"}])
+    response = api.call("PUT", "/lessons/sheet", "teacher", body)
+    assert response.json()["code"] == "mark_for_absent_student"
+
+
+def test_unknown_ids_are_404_problems(api: Api) -> None:
+    response = api.call("POST", f"/lessons/{uuid4()}/marks", "teacher",
+                        {"student_id": str(api.school.students[0]), "value": "5"})
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+    assert api.call("GET", "/nowhere", "teacher").headers["content-type"] == PROBLEM
+
+
+def test_conducting_the_same_lesson_twice_is_a_409(api: Api) -> None:
+    body = {"assignment_id": str(api.school.assignment), "date": "2026-10-14", "number": 1,
+            "topic": "Тема"}
+    assert api.call("POST", "/lessons", "teacher", body).status_code == 201
+    again = api.call("POST", "/lessons", "teacher", body)
+    assert again.status_code == 409 and again.json()["code"] == "duplicate"
+
+
+def test_a_stale_mark_change_is_a_409_and_the_newer_value_stays(api: Api) -> None:
+    s = api.school
+    lesson = api.call("POST", "/lessons", "teacher", {
+        "assignment_id": str(s.assignment), "date": "2026-10-14", "number": 1,
+        "topic": "Тема"}).json()["id"]
+    mark = api.call("POST", f"/lessons/{lesson}/marks", "teacher",
+                    {"student_id": str(s.students[0]), "value": "3"}).json()["id"]
+    first = api.call("PUT", f"/lessons/{lesson}/marks/{mark}", "teacher",
+                     {"value": "4", "previous_value": "3"})
+    second = api.call("PUT", f"/lessons/{lesson}/marks/{mark}", "teacher",
+                      {"value": "5", "previous_value": "3"})
+    assert (first.status_code, second.status_code) == (204, 409)
+    assert second.json()["code"] == "concurrent_edit"
+    history = api.call("GET", f"/lessons/{lesson}/marks/{mark}/history", "guardian").json()
+    assert [e["value"] for e in history["entries"]] == ["3", "4"]
+
+
+def test_a_missing_or_bad_token_is_401(api: Api) -> None:
+    response = api.client.get("/api/v1/me", headers={"Authorization": "Bearer ej_nope"})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json()["code"] == "unauthenticated"
+
+
+def test_the_openapi_document_lists_the_endpoints(api: Api) -> None:
+    schema = api.client.get("/openapi.json").json()
+    assert "/api/v1/lessons/sheet" in schema["paths"]
+    assert api.client.get("/docs").status_code == 200
+
+
+def test_me_tells_a_guardian_their_children(api: Api) -> None:
+    me = api.call("GET", "/me", "guardian").json()
+    assert me["kind"] == "guardian" and me["children"] == [str(api.school.students[0])]

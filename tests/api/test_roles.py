@@ -1,0 +1,254 @@
+"""Every endpoint × every role, object level included: deny by default."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from domain.values import AttendanceStatus, MarkValue, OrderRef
+from tests.api.conftest import ROLES, Api
+
+counter = itertools.count(1)
+ADMINISTRATION = {"director", "deputy", "admin"}
+READERS = ADMINISTRATION | {"teacher", "curator"}
+ORDER = {"number": "77-к", "date": "2026-09-20"}
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    method: str
+    path: Callable[[Api, int], str]
+    body: Callable[[Api, int], Any]
+    allowed: set[str]
+    family_denied: int = 403  # guardians and students
+    staff_denied: int = 403
+
+
+def fresh_student(api: Api, n: int, enrolled: bool = True) -> str:
+    s = api.school
+    sid = s.journal.admit_student(s.admin, f"Новиков Ученик {n}", None)
+    if enrolled:
+        s.journal.enrol(s.admin, sid, s.group, OrderRef("5-к", date(2026, 9, 1)),
+                        date(2026, 9, 1))
+    return str(sid)
+
+
+def fresh_teacher(api: Api, n: int) -> str:
+    """A teacher of no one else's concern, so that granting them rights changes no
+    other case's expectations."""
+    s = api.school
+    return str(s.journal.hire_staff(s.admin, f"Учитель {n}", ["teacher"]))
+
+
+def fresh_deputy(api: Api, n: int) -> str:
+    s = api.school
+    return str(s.journal.hire_staff(s.admin, f"Заместитель {n}", ["deputy"]))
+
+
+def fresh_group(api: Api, n: int) -> str:
+    s = api.school
+    return str(s.journal.form_group(s.admin, s.year_id, f"Закрываемая {n}", None))
+
+
+def closed_group(api: Api, n: int) -> str:
+    s = api.school
+    group = fresh_group(api, n)
+    s.journal.close_period(s.deputy, s.year_id, 1, UUID(group))
+    return group
+
+
+def application(api: Api, n: int) -> str:
+    s = api.school
+    lesson_id, mark = marked(api, n)
+    from domain.corrections import Target
+
+    return str(s.journal.file_correction(s.teacher, Target.MARK, UUID(lesson_id), UUID(mark),
+                                         MarkValue.FIVE, f"З-{n}", date(2026, 10, 15),
+                                         "Ошибка", "Заявление учителя"))
+
+
+def lesson(api: Api, n: int) -> str:
+    s = api.school
+    return str(s.lesson(day=date(2026, 9, 1) + timedelta(days=n // 12 % 44),
+                        number=n % 12 + 1))
+
+
+def absent_lesson(api: Api, n: int) -> str:
+    lesson_id = UUID(lesson(api, n))
+    s = api.school
+    s.journal.record_attendance(s.teacher, lesson_id, s.students[1], AttendanceStatus.ABSENT,
+                                None)
+    return str(lesson_id)
+
+
+def marked(api: Api, n: int, student: int = 0) -> tuple[str, str]:
+    lesson_id = UUID(lesson(api, n))
+    s = api.school
+    mark = s.journal.record_mark(s.teacher, lesson_id, s.students[student], MarkValue.THREE)
+    return str(lesson_id), str(mark)
+
+
+_cache: dict[tuple[str, int], Any] = {}
+
+
+def once(key: str, n: int, make: Callable[[], Any]) -> Any:
+    if (key, n) not in _cache:
+        _cache[(key, n)] = make()
+    return _cache[(key, n)]
+
+
+CASES = [
+    Case("open year", "POST", lambda a, n: "/academic-years", lambda a, n: {
+        "title": f"{2030 + n}/{2031 + n}", "starts": f"{2030 + n}-09-01",
+        "ends": f"{2031 + n}-05-31", "periods": [{"kind": "semester", "title": "1 семестр",
+                                                  "starts": f"{2030 + n}-09-01",
+                                                  "ends": f"{2030 + n}-12-28"}]},
+         ADMINISTRATION),
+    Case("add discipline", "POST", lambda a, n: "/disciplines",
+         lambda a, n: {"name": f"Дисциплина {n}", "kind": "subject", "planned_hours": 34},
+         ADMINISTRATION),
+    Case("hire staff", "POST", lambda a, n: "/staff",
+         lambda a, n: {"full_name": f"Сотрудник {n}", "roles": ["teacher"]}, ADMINISTRATION),
+    Case("admit student", "POST", lambda a, n: "/students",
+         lambda a, n: {"full_name": f"Ученик {n}"}, ADMINISTRATION),
+    Case("register guardian", "POST", lambda a, n: "/guardians", lambda a, n: {
+        "full_name": f"Родитель {n}", "student_ids": [str(a.school.students[2])],
+        "document": "Свидетельство о рождении"}, ADMINISTRATION),
+    Case("form group", "POST", lambda a, n: "/groups", lambda a, n: {
+        "year_id": str(a.school.year_id), "name": f"Г-{n}"}, ADMINISTRATION),
+    Case("assign curator", "POST", lambda a, n: f"/groups/{a.school.other_group}/curator",
+         lambda a, n: {"curator_id": fresh_teacher(a, n), "order": ORDER},
+         ADMINISTRATION),
+    Case("add subgroup", "POST", lambda a, n: f"/groups/{a.school.group}/subgroups",
+         lambda a, n: {"name": f"Подгруппа {n}"}, ADMINISTRATION),
+    Case("make assignment", "POST", lambda a, n: "/assignments", lambda a, n: {
+        "teacher_id": fresh_teacher(a, n), "group_id": str(a.school.group),
+        "discipline_id": str(a.school.math), "starts": "2026-09-01"}, ADMINISTRATION),
+    Case("appoint substitute", "POST",
+         lambda a, n: f"/assignments/{a.school.assignment}/substitutes",
+         lambda a, n: {"substitute_id": fresh_teacher(a, n),
+                       "date": str(date(2026, 9, 1) + timedelta(days=n))}, ADMINISTRATION),
+    Case("enrol", "POST", lambda a, n: "/orders/enrolments", lambda a, n: {
+        "student_id": fresh_student(a, n, enrolled=False), "group_id": str(a.school.group),
+        "order": ORDER, "effective": "2026-09-21"}, ADMINISTRATION),
+    Case("transfer", "POST", lambda a, n: "/orders/transfers", lambda a, n: {
+        "student_id": fresh_student(a, n), "to_group_id": str(a.school.other_group),
+        "order": ORDER, "effective": "2026-09-21"}, ADMINISTRATION),
+    Case("academic leave", "POST", lambda a, n: "/orders/academic-leaves", lambda a, n: {
+        "student_id": fresh_student(a, n), "order": ORDER, "effective": "2026-09-21"},
+         ADMINISTRATION),
+    Case("expel", "POST", lambda a, n: "/orders/expulsions", lambda a, n: {
+        "student_id": fresh_student(a, n), "order": ORDER, "effective": "2026-09-21"},
+         ADMINISTRATION),
+    Case("graduate", "POST", lambda a, n: "/orders/graduations", lambda a, n: {
+        "student_id": fresh_student(a, n), "order": ORDER, "effective": "2026-09-21"},
+         ADMINISTRATION),
+    Case("conduct lesson", "POST", lambda a, n: "/lessons", lambda a, n: {
+        "assignment_id": str(a.school.assignment), "date": "2026-10-05", "number": n % 12 + 1,
+        "topic": "Тема"}, {"teacher"}),
+    Case("submit sheet", "PUT", lambda a, n: "/lessons/sheet", lambda a, n: {
+        "assignment_id": str(a.school.assignment), "date": "2026-10-06", "number": n % 12 + 1,
+        "topic": "Тема", "marks": [{"student_id": str(a.school.students[0]), "value": "5"}]},
+         {"teacher"}),
+    Case("read lesson", "GET", lambda a, n: f"/lessons/{once('lesson', n, lambda: lesson(a, n))}",
+         lambda a, n: None, READERS),
+    Case("change details", "PATCH", lambda a, n: f"/lessons/{lesson(a, n)}",
+         lambda a, n: {"homework": "§13"}, {"teacher"}),
+    Case("record mark", "POST", lambda a, n: f"/lessons/{lesson(a, n)}/marks",
+         lambda a, n: {"student_id": str(a.school.students[0]), "value": "4"}, {"teacher"}),
+    Case("change mark", "PUT",
+         lambda a, n: "/lessons/{}/marks/{}".format(*once("m", n, lambda: marked(a, n))),
+         lambda a, n: {"value": "5"}, {"teacher"}),
+    Case("cancel mark", "POST",
+         lambda a, n: "/lessons/{}/marks/{}/cancellation".format(
+             *once("m", n, lambda: marked(a, n))), lambda a, n: {}, {"teacher"}),
+    Case("record attendance", "PUT", lambda a, n: f"/lessons/{lesson(a, n)}/attendance",
+         lambda a, n: {"student_id": str(a.school.students[2]), "status": "late",
+                       "minutes": 5}, {"teacher"}),
+    Case("absence reason", "PUT",
+         lambda a, n: f"/lessons/{once('abs', n, lambda: absent_lesson(a, n))}/absence-reasons",
+         lambda a, n: {"student_id": str(a.school.students[1]), "kind": "unexcused"},
+         {"teacher", "curator"}),
+    Case("institution", "GET", lambda a, n: "/institution", lambda a, n: None, set(ROLES)),
+    # Every teacher with an assignment in the group sees its roster (other_teacher
+    # teaches physics there); only the math teacher sees the math journal.
+    Case("group roster", "GET", lambda a, n: f"/groups/{a.school.group}", lambda a, n: None,
+         READERS | {"other_teacher"}),
+    Case("other group roster", "GET", lambda a, n: f"/groups/{a.school.other_group}",
+         lambda a, n: None, ADMINISTRATION),
+    Case("read policy", "GET", lambda a, n: "/policy", lambda a, n: None,
+         ADMINISTRATION | {"teacher", "other_teacher", "curator"}),
+    Case("adopt policy", "PUT", lambda a, n: "/policy", lambda a, n: {
+        "windows": {"lesson": {"rule": "none"}}, "order": ORDER}, {"director", "admin"}),
+    Case("delegate decisions", "POST", lambda a, n: "/policy/delegations",
+         lambda a, n: {"deputy_id": fresh_deputy(a, n), "order": ORDER}, {"director"}),
+    Case("close period", "POST", lambda a, n: "/periods/closures", lambda a, n: {
+        "year_id": str(a.school.year_id), "period_number": 1, "group_id": fresh_group(a, n)},
+         {"director", "deputy"}),
+    Case("reopen period", "POST", lambda a, n: "/periods/reopenings", lambda a, n: {
+        "year_id": str(a.school.year_id), "period_number": 1, "group_id": closed_group(a, n),
+        "order": ORDER, "reason": "Ошибка"}, {"director"}),
+    Case("set period mark", "PUT", lambda a, n: "/period-marks", lambda a, n: {
+        "group_id": str(a.school.group), "discipline_id": str(a.school.math), "period": "2",
+        "student_id": str(a.school.students[n % 3]), "value": "4"}, {"teacher"}),
+    Case("read period marks", "GET",
+         lambda a, n: f"/period-marks/{a.school.group}/{a.school.math}/1", lambda a, n: None,
+         READERS),
+    Case("file correction", "POST", lambda a, n: "/corrections", lambda a, n: {
+        "target": "mark", **dict(zip(("record_id", "item_id"), marked(a, n), strict=True)),
+        "proposed_value": "5", "number": f"№{n}", "date": "2026-10-15",
+        "reason": "Ошибка", "document": "Заявление"}, {"teacher", "curator"}),
+    Case("list corrections", "GET", lambda a, n: "/corrections?status=filed",
+         lambda a, n: None, ADMINISTRATION | {"teacher", "other_teacher", "curator"}),
+    Case("decide correction", "POST",
+         lambda a, n: f"/corrections/{application(a, n)}/decision",
+         lambda a, n: {"approve": False, "resolution": "Нет оснований"}, {"director"}),
+    Case("withdraw correction", "POST",
+         lambda a, n: f"/corrections/{application(a, n)}/withdrawal", lambda a, n: None,
+         {"teacher"}),
+    Case("me", "GET", lambda a, n: "/me", lambda a, n: None, set(ROLES)),
+    Case("journal page", "GET",
+         lambda a, n: f"/journals/{a.school.group}/{a.school.math}/1", lambda a, n: None,
+         READERS),
+    Case("own child's diary", "GET",
+         lambda a, n: f"/students/{a.school.students[0]}/diary?from=2026-10-12&to=2026-10-18",
+         lambda a, n: None, ADMINISTRATION | {"curator", "guardian", "student"},
+         family_denied=404, staff_denied=404),
+    Case("another child's diary", "GET",
+         lambda a, n: f"/students/{a.school.students[1]}/diary", lambda a, n: None,
+         ADMINISTRATION | {"curator"}, family_denied=404, staff_denied=404),
+    Case("own child's mark history", "GET",
+         lambda a, n: "/lessons/{}/marks/{}/history".format(
+             *once("h", n, lambda: marked(a, n, 0))), lambda a, n: None,
+         READERS | {"guardian", "student"}, family_denied=404),
+    Case("another child's mark history", "GET",
+         lambda a, n: "/lessons/{}/marks/{}/history".format(
+             *once("h1", n, lambda: marked(a, n, 1))), lambda a, n: None, READERS,
+         family_denied=404),
+]
+
+
+
+@pytest.mark.parametrize("role", [*ROLES, None])
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_endpoint_allows_exactly_its_roles(shared_api: Api, case: Case, role: str | None
+                                           ) -> None:
+    n = next(counter)
+    path, body = case.path(shared_api, n), case.body(shared_api, n)
+    response = shared_api.call(case.method, path, role, body)
+    if role is None:
+        assert response.status_code == 401
+    elif role in case.allowed:
+        assert response.status_code < 300, response.text[:300]
+    else:
+        # Object-level denials to families (another child) do not reveal the object.
+        expected = case.family_denied if role in ("guardian", "student") else case.staff_denied
+        assert response.status_code == expected, response.text[:300]
+        assert response.headers["content-type"] == "application/problem+json"

@@ -1,0 +1,83 @@
+"""The `ejournal` command line, end to end on a real SQLite file."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from api.cli import main
+from application.config import get_settings
+from tests.application.rawdb import RawDb
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("EJOURNAL_DATABASE_URL", f"sqlite:///{tmp_path / 'e.sqlite3'}")
+    monkeypatch.setenv("EJOURNAL_KEY_DIR", str(tmp_path / "keys"))
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def test_init_creates_a_private_key_directory(env: Path, capsys: pytest.CaptureFixture[str]
+                                              ) -> None:
+    assert main(["init", "--institution", "lyceum", "--name", "Лицей № 1",
+                 "--timezone", "Asia/Tomsk"]) == 0
+    keys = env / "keys"
+    assert stat.S_IMODE(keys.stat().st_mode) == 0o700
+    private = next(keys.glob("*.key"))
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    assert "Лицей № 1" in capsys.readouterr().out
+
+
+def test_users_add_prints_a_token_once_and_stores_only_its_hash(
+        env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["init", "--institution", "lyceum", "--name", "Лицей", "--timezone", "Europe/Moscow"])
+    assert main(["users", "add", "--institution", "lyceum", "--full-name",
+                 "Борпер Татьяна Семёновна", "--role", "director"]) == 0
+    token = capsys.readouterr().out.split("token: ")[1].split()[0]
+    directory = (env / "e.sqlite3").read_bytes()
+    assert token.startswith("ej_") and token.encode() not in directory
+
+
+def test_ledger_verify_says_ok_then_names_the_tampered_position(
+        env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["init", "--institution", "lyceum", "--name", "Лицей", "--timezone", "Europe/Moscow"])
+    main(["users", "add", "--institution", "lyceum", "--full-name", "Иванов И. И.",
+          "--role", "admin"])
+    capsys.readouterr()
+    assert main(["ledger", "verify"]) == 0
+    assert "lyceum: OK 2 entries" in capsys.readouterr().out
+
+    from application.config import Settings
+    from application.service import Ejournal
+
+    ejournal = Ejournal(Settings(), require_signer=False)
+    raw = RawDb(ejournal, "lyceum")
+    raw.run("UPDATE {events} SET state = replace(state, 'Иванов', 'Петров')")
+    ejournal.close()
+    assert main(["ledger", "verify", "--institution", "lyceum"]) == 1
+    assert "FAILED at position 2: changed" in capsys.readouterr().out
+
+
+def test_an_auditor_verifies_an_export_with_public_keys_only(
+        env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["init", "--institution", "lyceum", "--name", "Лицей", "--timezone", "Europe/Moscow"])
+    main(["users", "add", "--institution", "lyceum", "--full-name", "Иванов И. И.",
+          "--role", "admin"])
+    export = env / "lyceum.jsonl"
+    assert main(["ledger", "export", "--institution", "lyceum", "--output", str(export)]) == 0
+    public = env / "public"
+    public.mkdir()
+    for pub in (env / "keys").glob("*.pub"):
+        (public / pub.name).write_bytes(pub.read_bytes())
+    result = subprocess.run([sys.executable, "-m", "ledger", "verify", str(export), "--keys",
+                             str(public)], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("OK 2 entries, head 2:")
