@@ -1,0 +1,34 @@
+# The two set-up commands (README): `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export EJOURNAL_DATABASE_URL ?= sqlite:///var/ejournal.sqlite3
+export EJOURNAL_KEY_DIR ?= var/keys
+export EJOURNAL_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
+
+.PHONY: run test bench lint clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+## Create the environment, load the demo on SQLite, serve on http://127.0.0.1:8000
+run: $(VENV)/.installed
+	$(VENV)/bin/ejournal init
+	$(VENV)/bin/ejournal demo
+	$(VENV)/bin/ejournal serve --host 127.0.0.1 --port 8000
+
+## Lint, import contracts, and every test (SQLite and PostgreSQL)
+test: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+	$(PY) -m pytest
+
+## Throughput figures against raw PostgreSQL and raw crypto (not a test)
+bench: $(VENV)/.installed
+	$(PY) -m benchmarks.run
+
+clean:
+	rm -rf var .pytest_cache .ruff_cache

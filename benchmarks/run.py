@@ -1,0 +1,333 @@
+"""`make bench`: throughput and latency figures, each next to its raw baseline measured in
+the same run on the same PostgreSQL database. Not a test: it asserts nothing.
+
+Prints: marks/s through the application layer (single-mark commands, whole-lesson
+batches) beside raw psycopg inserts of rows of the same size (single-row commits with and
+without a table lock, batched); the same commands on plain eventsourcing without the
+ledger (the ledger's overhead); ledger verify entries/s beside raw SHA-256 + Ed25519
+verify; mark-command latency early in the year and after a year of lessons; verify's
+peak memory at two chain lengths; two institutions written in parallel vs one."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import tracemalloc
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+from eventsourcing.persistence import ApplicationRecorder
+
+import ledger
+from application.actors import Actor
+from application.config import Settings
+from application.journal import JournalApplication, MarkEntry
+from application.service import Ejournal, chain_id_of
+from application.storage.chain import ChainWriter
+from application.storage.directory import InstitutionEntry
+from application.storage.layout import EVENTS_TABLE, schema_of
+from application.storage.postgres import LedgeredPostgresRecorder
+from domain.institution import Institution
+from domain.values import MarkValue, OrderRef, Role
+
+PG_URL = os.environ.get("EJOURNAL_BENCH_POSTGRES_URL",
+                        os.environ.get("EJOURNAL_TEST_POSTGRES_URL",
+                                       "postgresql://postgres@127.0.0.1:5432/test"))
+STUDENTS = 25
+CLOCK = datetime(2027, 5, 20, 12, 0, tzinfo=UTC)
+FIRST_DAY = date(2026, 9, 1)
+created: list[str] = []
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def rate(n: int, seconds: float) -> float:
+    return n / seconds if seconds else float("inf")
+
+
+class PlainJournal(JournalApplication):
+    """The same application on eventsourcing's own PostgreSQL recorder: no ledger."""
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        self.backend.prepare_institution(self.slug)
+        recorder = self.factory.application_recorder()
+        recorder.create_table()
+        return recorder
+
+
+class UnledgeredRecorder(LedgeredPostgresRecorder):
+    """Our pipelined append path with the ledger step taken out: isolates the cost of
+    hashing, signing and writing ledger rows."""
+
+    def _append_to_ledger(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+
+class SamePathJournal(JournalApplication):
+    def construct_recorder(self) -> ApplicationRecorder:
+        self.backend.prepare_institution(self.slug)
+        recorder = UnledgeredRecorder(self.factory.datastore, EVENTS_TABLE, self.chain)  # type: ignore[attr-defined]
+        recorder.create_table()
+        return recorder
+
+
+def setup_school(ej: Ejournal, journal: JournalApplication | None = None
+                 ) -> tuple[JournalApplication, Actor, list[tuple[date, int]], object]:
+    slug = "bench_" + uuid.uuid4().hex[:8]
+    created.append(slug)
+    if journal is None:
+        ej.create_institution(slug, "Бенчмарк-лицей", "Europe/Moscow")
+        j = ej.journal(slug)
+    else:
+        j = journal
+    admin = Actor(slug, j.hire_staff(None, "Администратор", ["admin"]), "staff",
+                  frozenset({Role.ADMIN}))
+    year = j.open_academic_year(admin, "2026/2027", FIRST_DAY, date(2027, 6, 30), [
+        {"kind": "semester", "title": "1 семестр", "starts": FIRST_DAY,
+         "ends": date(2026, 12, 28)},
+        {"kind": "semester", "title": "2 семестр", "starts": date(2027, 1, 9),
+         "ends": date(2027, 6, 30)}])
+    discipline = j.add_discipline(admin, "Математика", "subject", 136)
+    group = j.form_group(admin, year, "10А", None)
+    teacher_id = j.hire_staff(admin, "Учитель", ["teacher"])
+    for i in range(STUDENTS):
+        sid = j.admit_student(admin, f"Ученик {i:02d}", None)
+        j.enrol(admin, sid, group, OrderRef("1", date(2026, 8, 25)), FIRST_DAY)
+    assignment = j.make_assignment(admin, teacher_id, group, None, discipline, FIRST_DAY)
+    slots = [(FIRST_DAY + timedelta(days=d), n) for d in range(0, 262) for n in range(1, 9)
+             if (FIRST_DAY + timedelta(days=d)) not in _holidays()]
+    teacher = Actor(slug, teacher_id, "staff", frozenset({Role.TEACHER}))
+    return j, teacher, slots, assignment
+
+
+def _holidays() -> set[date]:
+    return {date(2026, 12, 29) + timedelta(days=i) for i in range(11)}
+
+
+def students_of(j: JournalApplication, assignment: object) -> list[uuid.UUID]:
+    from domain.assignments import TeachingAssignment
+    from domain.groups import Group
+
+    a = j.get(TeachingAssignment, assignment)  # type: ignore[arg-type]
+    return sorted(j.get(Group, a.group_id).members)
+
+
+def conduct(j: JournalApplication, teacher: Actor, assignment: object,
+            slots: list[tuple[date, int]], count: int) -> list[uuid.UUID]:
+    taken = [slots.pop(0) for _ in range(count)]
+    return [j.conduct_lesson(teacher, assignment, d, num, "Тема", None, "ordinary")  # type: ignore[arg-type]
+            for d, num in taken]
+
+
+def mark_loop(j: JournalApplication, teacher: Actor, lessons: list[uuid.UUID],
+              students: list[uuid.UUID], n: int) -> tuple[float, list[float]]:
+    latencies = []
+    start = time.perf_counter()
+    for i in range(n):
+        t0 = time.perf_counter()
+        j.record_mark(teacher, lessons[i // STUDENTS], students[i % STUDENTS], MarkValue.FOUR)
+        latencies.append(time.perf_counter() - t0)
+    return rate(n, time.perf_counter() - start), latencies
+
+
+def single_marks(j: JournalApplication, teacher: Actor, assignment: object,
+                 slots: list[tuple[date, int]], n: int) -> tuple[float, list[float]]:
+    lessons = conduct(j, teacher, assignment, slots, n // STUDENTS + 1)
+    return mark_loop(j, teacher, lessons, students_of(j, assignment), n)
+
+
+def batches(j: JournalApplication, teacher: Actor, assignment: object,
+            slots: list[tuple[date, int]], lessons: int) -> float:
+    students = students_of(j, assignment)
+    marks = [MarkEntry(s, MarkValue.FIVE) for s in students]
+    start = time.perf_counter()
+    for _ in range(lessons):
+        d, num = slots.pop(0)
+        j.submit_lesson(teacher, assignment, d, num, "Тема", None, "ordinary", [], marks)  # type: ignore[arg-type]
+    return rate(lessons * STUDENTS, time.perf_counter() - start)
+
+
+def mark_state_size(j: JournalApplication) -> int:
+    with psycopg.connect(PG_URL) as conn:
+        row = conn.execute(
+            f'SELECT avg(length(state))::int FROM "{schema_of(j.slug)}".journal_events '
+            "WHERE topic LIKE '%MarkRecorded'").fetchone()
+    return int(row[0] or 300)
+
+
+def raw_inserts(size: int, n: int, batch: int, lock: bool) -> float:
+    state = os.urandom(size)
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute("CREATE TEMP TABLE raw_events (originator_id uuid, originator_version "
+                     "bigint, topic text, state bytea, notification_id bigserial, "
+                     "PRIMARY KEY (originator_id, originator_version))")
+        topic = "domain.lessons:Lesson.MarkRecorded"
+        start = time.perf_counter()
+        for _ in range(n // batch):
+            with conn.transaction():
+                if lock:
+                    conn.execute("LOCK TABLE raw_events IN EXCLUSIVE MODE")
+                rows = [(uuid.uuid4(), 1, topic, state) for _ in range(batch)]
+                with conn.cursor() as cur:
+                    cur.executemany("INSERT INTO raw_events (originator_id, originator_version,"
+                                    " topic, state) VALUES (%s,%s,%s,%s)", rows)
+        return rate(n // batch * batch, time.perf_counter() - start)
+
+
+def raw_crypto(n: int) -> float:
+    signer = ledger.Signer(ledger.keys.Ed25519PrivateKey.generate())
+    ring = ledger.KeyRing({signer.key_id: signer.public_key_raw})
+    state = os.urandom(350)
+    h = bytes(32)
+    sig = signer.sign(h)
+    import hashlib
+
+    start = time.perf_counter()
+    for _ in range(n):
+        hashlib.sha256(state).digest()
+        hashlib.sha256(h).digest()
+        ring.verify(signer.key_id, h, sig)
+    return rate(n, time.perf_counter() - start)
+
+
+def verify_rate(ej: Ejournal, slug: str) -> tuple[float, int, int]:
+    ring = ledger.KeyRing.from_directory(ej.settings.key_dir)
+    tracemalloc.start()
+    start = time.perf_counter()
+    report = ej.verify(slug, ring)
+    seconds = time.perf_counter() - start
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert report.ok, report.failure
+    return rate(report.count, seconds), report.count, peak
+
+
+def parallel(fns: list[Callable[[], None]]) -> float:
+    threads = [threading.Thread(target=f) for f in fns]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    keys = Path(tempfile.mkdtemp()) / "keys"
+    ledger.generate_key(keys)
+    ej = Ejournal(Settings(database_url=PG_URL, key_dir=keys), lambda: CLOCK)
+    try:
+        return run(ej)
+    finally:
+        ej.close()
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            for slug in created:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema_of(slug)}" CASCADE')
+                conn.execute("DELETE FROM ejournal.access_tokens WHERE slug = %s", (slug,))
+                conn.execute("DELETE FROM ejournal.institutions WHERE slug = %s", (slug,))
+
+
+def run(ej: Ejournal) -> int:
+    n_single, n_lessons = 1000, 80
+    log(f"ejournal benchmark on {PG_URL} ({os.cpu_count()} cores), Python {sys.version.split()[0]}")
+
+    log("\n1. Marks through the application layer (ledger on)")
+    j, teacher, slots, assignment = setup_school(ej)
+    single, lat_early = single_marks(j, teacher, assignment, slots, n_single)
+    batch = batches(j, teacher, assignment, slots, n_lessons)
+    size = mark_state_size(j)
+    log(f"   single-mark commands: {single:8.0f} marks/s  "
+        f"(p50 {statistics.median(lat_early) * 1e3:.2f} ms)")
+    log(f"   whole-lesson batches: {batch:8.0f} marks/s  ({STUDENTS} marks per lesson)")
+
+    log(f"\n2. Raw psycopg inserts of rows of the same size ({size} B state)")
+    raw_single = raw_inserts(size, 2000, 1, lock=False)
+    raw_locked = raw_inserts(size, 2000, 1, lock=True)
+    raw_batched = raw_inserts(size, 200 * STUDENTS, STUDENTS, lock=True)
+    log(f"   single-row commits:          {raw_single:8.0f} rows/s")
+    log(f"   single-row commits + lock:   {raw_locked:8.0f} rows/s")
+    log(f"   batched ({STUDENTS} rows) + lock:     {raw_batched:8.0f} rows/s")
+    log(f"   ratio single-mark / raw single-row+lock: {single / raw_locked:.2f}x "
+        f"(/ raw without lock: {single / raw_single:.2f}x)")
+    log(f"   ratio batches / raw batched:              {batch / raw_batched:.2f}x")
+
+    log("\n3. The same commands without the ledger")
+    for title, cls in (("eventsourcing's own recorder", PlainJournal),
+                       ("our append path, ledger step removed", SamePathJournal)):
+        slug = "bench_" + uuid.uuid4().hex[:8]
+        created.append(slug)
+        ej.backend.directory.add_institution(
+            InstitutionEntry(slug, Institution.create_id(slug), title))
+        plain = cls(ej.backend, slug, ChainWriter(chain_id_of(Institution.create_id(slug)),
+                                                  ej.signer), lambda: CLOCK)
+        plain.register_institution(title, "Europe/Moscow")
+        pj, pteacher, pslots, passignment = setup_school(ej, plain)
+        p_single, _ = single_marks(pj, pteacher, passignment, pslots, n_single)
+        p_batch = batches(pj, pteacher, passignment, pslots, n_lessons)
+        plain.close()
+        log(f"   {title}:")
+        log(f"     single-mark commands: {p_single:8.0f} marks/s -> ledger overhead "
+            f"{(p_single / single - 1) * 100:+.1f}%")
+        log(f"     whole-lesson batches: {p_batch:8.0f} marks/s -> ledger overhead "
+            f"{(p_batch / batch - 1) * 100:+.1f}%")
+
+    _, count_early, peak_early = verify_rate(ej, j.slug)
+
+    log("\n4. Latency as the year accumulates (same institution)")
+    year_lessons = 1200
+    start = time.perf_counter()
+    students = students_of(j, assignment)
+    for i in range(year_lessons):
+        d, num = slots.pop(0)
+        j.submit_lesson(teacher, assignment, d, num, "Тема", None, "ordinary", [],  # type: ignore[arg-type]
+                        [MarkEntry(students[i % STUDENTS], MarkValue.FOUR)] * 3)
+        if (i + 1) % 400 == 0:
+            log(f"   … {i + 1}/{year_lessons} lessons added ({time.perf_counter() - start:.0f} s)")
+    _, lat_late = single_marks(j, teacher, assignment, slots, 500)
+    log(f"   mark command p50: {statistics.median(lat_early)*1e3:.2f} ms at start, "
+        f"{statistics.median(lat_late)*1e3:.2f} ms after {year_lessons} more lessons "
+        f"(p95 {sorted(lat_early)[int(len(lat_early)*.95)]*1e3:.2f} -> "
+        f"{sorted(lat_late)[int(len(lat_late)*.95)]*1e3:.2f} ms)")
+
+    log("\n5. Ledger verify (re-hash, re-link, Ed25519 verify every entry)")
+    v_rate, count, peak = verify_rate(ej, j.slug)
+    crypto = raw_crypto(20000)
+    log(f"   verify: {v_rate:8.0f} entries/s over {count} entries, peak Python memory "
+        f"{peak / 1024:.0f} KiB")
+    log(f"   raw crypto (2×SHA-256 + Ed25519 verify): {crypto:8.0f} ops/s -> "
+        f"verify at {v_rate / crypto:.2f}x raw crypto")
+    log(f"   peak memory: {peak_early / 1024:.0f} KiB at {count_early} entries vs "
+        f"{peak / 1024:.0f} KiB at {count} entries (rows stream 2000 at a time)")
+
+    log("\n6. Two writer threads in one process (CPU-bound under the GIL; lock independence"
+        "\n   between institutions is shown by tests/application/test_ledger.py)")
+    a, b = setup_school(ej), setup_school(ej)
+    per = 300
+    a_lessons = conduct(a[0], a[1], a[3], a[2], 2 * per // STUDENTS + 2)
+    b_lessons = conduct(b[0], b[1], b[3], b[2], per // STUDENTS + 1)
+    a_students, b_students = students_of(a[0], a[3]), students_of(b[0], b[3])
+    half = len(a_lessons) // 2
+
+    def writer(ctx, lessons, students):  # type: ignore[no-untyped-def]
+        return lambda: mark_loop(ctx[0], ctx[1], lessons, students, per)
+
+    one = parallel([writer(a, a_lessons[:half], a_students),
+                    writer(a, a_lessons[half:], a_students)])
+    two = parallel([writer(a, a_lessons[:half], a_students),
+                    writer(b, b_lessons, b_students)])
+    log(f"   2×{per} marks, one institution: {rate(2 * per, one):6.0f} marks/s; "
+        f"two institutions: {rate(2 * per, two):6.0f} marks/s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
