@@ -12,11 +12,18 @@ from typing import Any, TypeVar
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    ProcessingEvent,
+    Recording,
+    Repository,
+)
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import ApplicationRecorder, IntegrityError, JSONTranscoder
 
 from application.actors import SYSTEM_ACTOR_ID, Actor
+from application.cache import CoherentRepository
 from application.governance import Governance
 from application.storage.chain import ChainWriter
 from application.storage.layout import Backend
@@ -116,10 +123,38 @@ class JournalApplication(Governance, Application[UUID]):
         for transcoding in TRANSCODINGS:
             transcoder.register(transcoding())
 
+    def construct_repository(self) -> Repository[UUID]:
+        maxsize = self.env.get(self.AGGREGATE_CACHE_MAXSIZE)
+        return CoherentRepository(event_store=self.events, snapshot_store=self.snapshots,
+                                  cache_maxsize=int(maxsize) if maxsize else None)
+
+    def begin_unit_of_work(self) -> None:
+        """Brings the aggregate cache up to date with what any process stored since."""
+        assert isinstance(self.repository, CoherentRepository)
+        self.repository.sync(self._changes_since,
+                             lambda: self.recorder.max_notification_id() or 0)
+
+    def _changes_since(self, after: int, limit: int) -> list[tuple[int, UUID, int]]:
+        return [(n.id, n.originator_id, n.originator_version)
+                for n in self.recorder.select_notifications(after + 1, limit)]
+
+    def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
+        # eventsourcing's own step, with the cache update made safe against a sync
+        # running while the events are being written (application/cache.py).
+        assert isinstance(self.repository, CoherentRepository)
+        generation = self.repository.generation
+        recordings = self.events.put(processing_event.events,
+                                     tracking=processing_event.tracking,
+                                     **processing_event.saved_kwargs)
+        self.repository.remember(generation, processing_event.aggregates)
+        return recordings
+
     def _get(self, cls: type[A], aggregate_id: UUID, *, copy: bool = True) -> A:
-        """The aggregate, up to date. `copy=False` for read-only use: skips the defensive
-        copy of the cached aggregate (the caller must not mutate it)."""
-        loaded = None if copy else current()
+        """The aggregate, as of the start of the command (checked again when the
+        command saves). `copy=False` for read-only use: skips the defensive copy of the
+        cached aggregate (the caller must not mutate it)."""
+        unit = None if copy else current()
+        loaded = None if unit is None else unit.loaded
         if loaded is not None and aggregate_id in loaded:
             aggregate = loaded[aggregate_id]
         else:

@@ -1,42 +1,101 @@
-"""One command, one unit of work: read-only aggregates loaded during a command are
-loaded once and shared by the rules that need them (the lesson's group, the policy)."""
+"""One command, one unit of work (ADR 0005).
+
+A unit of work begins by bringing the process's aggregate cache up to date with the
+store (one query for what other processes wrote since), records the version of every
+aggregate it reads, and — when it saves — has the recorder check, inside the write
+transaction and under the institution's write lock, that none of the aggregates it only
+read has changed since. If one has, nothing is written and the command runs again on
+fresh state (`ATTEMPTS` times at most). Aggregates it saves are guarded by the store's
+own (id, version) uniqueness: a concurrent edit of the same aggregate stays a conflict
+(409), never a silent retry."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+from uuid import UUID
+
+from domain.errors import StaleVersion
 
 T = TypeVar("T")
-_loaded: ContextVar[dict[Any, Any] | None] = ContextVar("ejournal_unit_of_work", default=None)
+ATTEMPTS = 3
+ABSENT = 0  # the version recorded for an aggregate read as not existing
 
 
-def current() -> dict[Any, Any] | None:
-    """The running command's read-only loads, or None outside a command."""
-    return _loaded.get()
+class ReadChanged(Exception):
+    """Raised by a recorder when an aggregate the unit of work read has changed since;
+    the write transaction is rolled back."""
+
+    def __init__(self, changed: list[UUID]) -> None:
+        super().__init__(f"{len(changed)} aggregates read by this command changed meanwhile")
+        self.changed = changed
+
+
+@dataclass
+class UnitOfWork:
+    owner: object  # the application (one institution's journal) running it
+    # Read-only aggregates, loaded once per command and shared by the rules that need
+    # them (the lesson's group, the policy); None for a known absence.
+    loaded: dict[UUID, Any] = field(default_factory=dict)
+    # Every aggregate read, with the version read (ABSENT when it did not exist).
+    reads: dict[UUID, int] = field(default_factory=dict)
+
+    def note_read(self, aggregate_id: UUID, version: int) -> None:
+        self.reads.setdefault(aggregate_id, version)
+
+    def reads_to_check(self, written: set[UUID]) -> dict[UUID, int]:
+        """What the write must re-check: what was read and is not itself being written
+        (those are guarded by the version uniqueness of the events table)."""
+        return {i: v for i, v in self.reads.items() if i not in written}
+
+
+_current: ContextVar[UnitOfWork | None] = ContextVar("ejournal_unit_of_work", default=None)
+
+
+def current() -> UnitOfWork | None:
+    """The running command's unit of work, or None outside one."""
+    return _current.get()
+
+
+class Coherent(Protocol):
+    def begin_unit_of_work(self) -> None: ...
 
 
 def _wrap(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        if _loaded.get() is not None:  # nested: share the outer unit of work
-            return method(*args, **kwargs)
-        token = _loaded.set({})
-        try:
-            return method(*args, **kwargs)
-        finally:
-            _loaded.reset(token)
+    def run(self: Coherent, *args: Any, **kwargs: Any) -> Any:
+        outer = _current.get()
+        if outer is not None and outer.owner is self:  # nested: share the outer unit
+            return method(self, *args, **kwargs)
+        for attempt in range(1, ATTEMPTS + 1):
+            self.begin_unit_of_work()
+            token = _current.set(UnitOfWork(self))
+            try:
+                return method(self, *args, **kwargs)
+            except ReadChanged:
+                if attempt == ATTEMPTS:
+                    raise StaleVersion("Данные изменены одновременно другим пользователем: "
+                                       "обновите их и повторите.") from None
+            finally:
+                _current.reset(token)
+        raise AssertionError("unreachable")
 
     return run
 
 
 def units_of_work(cls: type[T]) -> type[T]:
-    """Runs every public method defined on `cls` and its own bases in a unit of work."""
-    for klass in cls.__mro__:
-        if not klass.__module__.startswith("application."):
-            continue
+    """Runs every public method defined on `cls` and its own bases in a unit of work —
+    except the library's hooks they override (construct_*, register_transcodings) and
+    `begin_unit_of_work` itself."""
+    ours = [k for k in cls.__mro__ if k.__module__.startswith("application.")]
+    library = [k for k in cls.__mro__ if k not in ours]
+    for klass in ours:
         for name, value in list(vars(klass).items()):
-            if not name.startswith("_") and callable(value) and getattr(cls, name) is value:
+            if (not name.startswith("_") and callable(value) and getattr(cls, name) is value
+                    and name != "begin_unit_of_work"
+                    and not any(hasattr(k, name) for k in library)):
                 setattr(cls, name, _wrap(value))
     return cls

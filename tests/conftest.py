@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -57,8 +57,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 @dataclass
 class Clock:
     now: datetime = field(default_factory=lambda: datetime(2026, 10, 15, 9, 0, tzinfo=UTC))
+    # Run, one per reading of the clock, once each: lets a test act "while" a command
+    # runs (every command reads the clock after it began and before it saves).
+    interruptions: list[Callable[[], object]] = field(default_factory=list)
 
     def __call__(self) -> datetime:
+        if self.interruptions:
+            self.interruptions.pop(0)()
         return self.now
 
 

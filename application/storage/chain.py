@@ -3,13 +3,14 @@ signed ledger entries, and reading entries back for verification."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
 import ledger
+from application.unit_of_work import ABSENT, ReadChanged
 
 HEAD_SQL = "SELECT position, entry_hash FROM ledger ORDER BY position DESC LIMIT 1"
 
@@ -61,3 +62,12 @@ def stored_entry(row: tuple) -> ledger.StoredEntry:  # type: ignore[type-arg]
         position=int(position), prev_hash=bytes(prev), event_digest=bytes(digest),
         entry_hash=bytes(entry_hash), key_id=key_id, signature=bytes(signature), event=event,
     )
+
+
+def changed_reads(reads: Mapping[UUID, int], latest: Iterable[tuple[UUID | str, int]]) -> None:
+    """Raises ReadChanged (rolling the write back) when an aggregate the command read at
+    one version now has another latest version — or exists, having been read as absent."""
+    now = {oid if isinstance(oid, UUID) else UUID(oid): int(v) for oid, v in latest}
+    changed = [i for i, version in reads.items() if now.get(i, ABSENT) != version]
+    if changed:
+        raise ReadChanged(changed)

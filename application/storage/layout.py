@@ -19,10 +19,10 @@ from application.storage.postgres import LedgeredPostgresRecorder, PostgresChain
 from application.storage.sqlite import LedgeredSQLiteRecorder, SQLiteChainReader
 
 EVENTS_TABLE = "journal_events"  # eventsourcing's name for application "Journal"
-# Aggregates are cached per process and fast-forwarded from the store on every get
-# (one indexed query for newer events), so the cache never serves stale state even with
-# several processes writing (ADR 0001).
-CACHE = {"AGGREGATE_CACHE_MAXSIZE": "2000", "AGGREGATE_CACHE_FASTFORWARD": "y"}
+# Aggregates are cached per process; the cache is brought up to date from the
+# notification log at the start of every command, and what a command read is checked
+# again when it writes, so several processes may write (ADR 0005).
+CACHE = {"AGGREGATE_CACHE_MAXSIZE": "2000"}
 
 
 class ChainReader(Protocol):

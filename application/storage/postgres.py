@@ -14,7 +14,8 @@ from psycopg import Connection
 from psycopg.sql import SQL, Identifier
 
 import ledger
-from application.storage.chain import ChainWriter, stored_entry
+from application.storage.chain import ChainWriter, changed_reads, stored_entry
+from application.unit_of_work import current
 
 
 def ledger_ddl(schema: str, events: str) -> list[SQL | Any]:
@@ -58,6 +59,10 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
         self.sql_head = SQL(
             "SELECT position, entry_hash FROM {s}.ledger ORDER BY position DESC LIMIT 1"
         ).format(s=s)
+        self.sql_versions = SQL(
+            "SELECT originator_id, max(originator_version) AS version FROM {s}.{e}"
+            " WHERE originator_id = ANY(%s::uuid[]) GROUP BY originator_id"
+        ).format(s=s, e=e)
         self.sql_insert_ledger = SQL(
             "INSERT INTO {s}.ledger SELECT * FROM unnest(%s::bigint[], %s::bigint[],"
             " %s::bytea[], %s::bytea[], %s::bytea[], %s::text[], %s::bytea[])"
@@ -70,7 +75,10 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
             return []
         columns = list(zip(*[(s.originator_id, s.originator_version, s.topic, s.state)
                              for s in stored_events], strict=True))
-        # Two round trips: (lock, insert, read head) pipelined; then (ledger rows, commit).
+        unit = current()
+        reads = unit.reads_to_check({s.originator_id for s in stored_events}) if unit else {}
+        # Two round trips: (lock, insert, read head, re-read versions of what the command
+        # only read) pipelined; then (ledger rows, commit).
         with self.datastore.get_connection() as conn, conn.transaction(), conn.pipeline(), \
                 conn.cursor() as curs:
             # EXCLUSIVE lock on this institution's events table: writers of this
@@ -81,12 +89,17 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
             inserted = curs
             head_cursor = conn.cursor()
             head_cursor.execute(self.sql_head, prepare=True)
+            if reads:
+                versions_cursor = conn.cursor()
+                versions_cursor.execute(self.sql_versions, [list(reads)], prepare=True)
             ids = [row["notification_id"] for row in inserted.fetchall()]
             if len(ids) != len(stored_events):
                 raise IntegrityError("not every event was inserted")
+            if reads:
+                changed_reads(reads, [(r["originator_id"], r["version"])
+                                      for r in versions_cursor.fetchall()])
             self._append_to_ledger(curs, head_cursor.fetchone(), stored_events, ids)
         return ids
-
 
     def _append_to_ledger(self, curs: Any, head_row: Any, stored_events: Sequence[StoredEvent],
                           ids: Sequence[int]) -> None:

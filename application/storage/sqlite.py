@@ -11,7 +11,8 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 
 import ledger
-from application.storage.chain import HEAD_SQL, ChainWriter, stored_entry
+from application.storage.chain import HEAD_SQL, ChainWriter, changed_reads, stored_entry
+from application.unit_of_work import current
 
 LEDGER_DDL = [
     "CREATE TABLE IF NOT EXISTS ledger ("
@@ -59,6 +60,14 @@ class LedgeredSQLiteRecorder(SQLiteApplicationRecorder):
         # interleave with another writer: chain order is commit order.
         ids = super()._insert_events(c, stored_events, **kwargs)
         assert ids is not None
+        unit = current()
+        reads = unit.reads_to_check({s.originator_id for s in stored_events}) if unit else {}
+        if reads:
+            marks = ",".join("?" * len(reads))
+            c.execute("SELECT originator_id, MAX(originator_version) FROM stored_events"
+                      f" WHERE originator_id IN ({marks}) GROUP BY originator_id",
+                      [i.hex for i in reads])  # stored as 32 hex digits
+            changed_reads(reads, c.fetchall())
         c.execute(HEAD_SQL)
         head = self.chain.head(c.fetchone())
         c.executemany(INSERT_LEDGER, self.chain.entries(head, stored_events, ids))
