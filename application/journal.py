@@ -135,8 +135,7 @@ class JournalApplication(Governance, Application[UUID]):
                              lambda: self.recorder.max_notification_id() or 0)
 
     def _changes_since(self, after: int, limit: int) -> list[tuple[int, UUID, int]]:
-        return [(n.id, n.originator_id, n.originator_version)
-                for n in self.recorder.select_notifications(after + 1, limit)]
+        return self.recorder.changes_since(after, limit)  # type: ignore[attr-defined, no-any-return]
 
     def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
         # eventsourcing's own step, with the cache update made safe against a sync

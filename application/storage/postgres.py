@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg import Connection
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composable, Identifier
 
 import ledger
 from application.storage.chain import ChainWriter, changed_reads, stored_entry
@@ -50,23 +51,31 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
         super().__init__(datastore, events_table_name=events_table_name)
         self.chain = chain
         self.sql_create_statements.extend(ledger_ddl(datastore.schema, events_table_name))
+        # Statements are composed once, here: psycopg would otherwise compose them again
+        # at every execution, which costs as much as a round trip on a short command.
+        self.lock_table_statements = [q.as_bytes(None) if isinstance(q, Composable) else q
+                                      for q in self.lock_table_statements]
         s, e = Identifier(datastore.schema), Identifier(events_table_name)
         self.sql_insert = SQL(
             "INSERT INTO {s}.{e} (originator_id, originator_version, topic, state)"
             " SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[])"
             " RETURNING notification_id"
-        ).format(s=s, e=e)
+        ).format(s=s, e=e).as_bytes(None)
         self.sql_head = SQL(
             "SELECT position, entry_hash FROM {s}.ledger ORDER BY position DESC LIMIT 1"
-        ).format(s=s)
+        ).format(s=s).as_bytes(None)
         self.sql_versions = SQL(
             "SELECT originator_id, max(originator_version) AS version FROM {s}.{e}"
             " WHERE originator_id = ANY(%s::uuid[]) GROUP BY originator_id"
-        ).format(s=s, e=e)
+        ).format(s=s, e=e).as_bytes(None)
+        self.sql_changes = SQL(
+            "SELECT notification_id, originator_id, originator_version FROM {s}.{e}"
+            " WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
+        ).format(s=s, e=e).as_bytes(None)
         self.sql_insert_ledger = SQL(
             "INSERT INTO {s}.ledger SELECT * FROM unnest(%s::bigint[], %s::bigint[],"
             " %s::bytea[], %s::bytea[], %s::bytea[], %s::text[], %s::bytea[])"
-        ).format(s=s)
+        ).format(s=s).as_bytes(None)
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -100,6 +109,13 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
                                       for r in versions_cursor.fetchall()])
             self._append_to_ledger(curs, head_cursor.fetchone(), stored_events, ids)
         return ids
+
+    def changes_since(self, after: int, limit: int) -> list[tuple[int, UUID, int]]:
+        """(notification id, aggregate id, version) of the events stored after `after`."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self.sql_changes, (after, limit), prepare=True)
+            return [(r["notification_id"], r["originator_id"], r["originator_version"])
+                    for r in curs.fetchall()]
 
     def _append_to_ledger(self, curs: Any, head_row: Any, stored_events: Sequence[StoredEvent],
                           ids: Sequence[int]) -> None:

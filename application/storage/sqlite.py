@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import closing
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
@@ -72,6 +73,13 @@ class LedgeredSQLiteRecorder(SQLiteApplicationRecorder):
         head = self.chain.head(c.fetchone())
         c.executemany(INSERT_LEDGER, self.chain.entries(head, stored_events, ids))
         return ids
+
+    def changes_since(self, after: int, limit: int) -> list[tuple[int, UUID, int]]:
+        """(notification id, aggregate id, version) of the events stored after `after`."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT rowid, originator_id, originator_version FROM stored_events"
+                      " WHERE rowid > ? ORDER BY rowid LIMIT ?", (after, limit))
+            return [(int(n), UUID(o), int(v)) for n, o, v in c.fetchall()]
 
 
 class SQLiteChainReader:
