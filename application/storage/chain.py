@@ -12,6 +12,8 @@ from eventsourcing.persistence import StoredEvent
 import ledger
 from application.unit_of_work import ABSENT, ReadChanged
 
+# position, originator id, version, prev_hash, event_digest, entry_hash, key_id, signature
+Entry = tuple[int, UUID, int, bytes, bytes, bytes, str, bytes]
 HEAD_SQL = "SELECT position, entry_hash FROM ledger ORDER BY position DESC LIMIT 1"
 
 
@@ -27,18 +29,24 @@ class ChainWriter:
             return ledger.ChainHead.empty(self.chain_id)
         return ledger.ChainHead(position=int(row[0]), entry_hash=bytes(row[1]))
 
-    def entries(
-        self, head: ledger.ChainHead, stored: Sequence[StoredEvent], notification_ids: Sequence[int]
-    ) -> list[tuple[int, int, bytes, bytes, bytes, str, bytes]]:
-        """Ledger rows (position, notification_id, prev_hash, event_digest, entry_hash,
-        key_id, signature) for `stored`, in the order they were inserted."""
+    def entries(self, head: ledger.ChainHead, stored: Sequence[StoredEvent]) -> list[Entry]:
+        """Signed entries for `stored` after `head`, in order: (position, originator id,
+        version, prev_hash, event_digest, entry_hash, key_id, signature)."""
         contents = [content_of(s.originator_id, s.originator_version, s.topic, s.state)
                     for s in stored]
         new, _ = ledger.append(self.chain_id, head, contents, self.signer)
         return [
-            (e.position, nid, e.prev_hash, e.event_digest, e.entry_hash, e.key_id, e.signature)
-            for e, nid in zip(new, notification_ids, strict=True)
+            (e.position, s.originator_id, s.originator_version, e.prev_hash, e.event_digest,
+             e.entry_hash, e.key_id, e.signature)
+            for e, s in zip(new, stored, strict=True)
         ]
+
+    @staticmethod
+    def ledger_rows(entries: Sequence[Entry], notification_ids: Sequence[int]
+                    ) -> list[tuple[int, int, bytes, bytes, bytes, str, bytes]]:
+        """Rows of the ledger table: (position, notification_id, prev_hash,
+        event_digest, entry_hash, key_id, signature)."""
+        return [(e[0], nid, *e[3:]) for e, nid in zip(entries, notification_ids, strict=True)]
 
 
 def content_of(originator_id: UUID | str, version: int, topic: str, state: bytes | str

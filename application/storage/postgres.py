@@ -6,17 +6,19 @@ each other."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from threading import Lock
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg import Connection
+from psycopg.errors import UniqueViolation
 from psycopg.sql import SQL, Composable, Identifier
 
 import ledger
 from application.storage.chain import ChainWriter, changed_reads, stored_entry
-from application.unit_of_work import current
+from application.unit_of_work import ReadChanged, current
 
 
 def ledger_ddl(schema: str, events: str) -> list[SQL | Any]:
@@ -72,6 +74,37 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
             "SELECT notification_id, originator_id, originator_version FROM {s}.{e}"
             " WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
         ).format(s=s, e=e).as_bytes(None)
+        # The one-round-trip append (see _append_after). The guard re-reads the latest
+        # version of every aggregate the command only read; if one changed, no event
+        # and no ledger row is inserted.
+        self.sql_append_after = SQL(
+            "WITH changed AS ("
+            "  SELECT 1 FROM unnest(%s::uuid[], %s::bigint[]) AS r(id, version)"
+            "  WHERE coalesce((SELECT max(originator_version) FROM {s}.{e}"
+            "                  WHERE originator_id = r.id), 0) <> r.version LIMIT 1),"
+            " ev AS ("
+            "  INSERT INTO {s}.{e} (originator_id, originator_version, topic, state)"
+            "  SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[])"
+            "  WHERE NOT EXISTS (SELECT 1 FROM changed)"
+            "  RETURNING notification_id, originator_id, originator_version),"
+            " lg AS ("
+            "  INSERT INTO {s}.ledger (position, notification_id, prev_hash, event_digest,"
+            "   entry_hash, key_id, signature)"
+            "  SELECT l.position, ev.notification_id, l.prev_hash, l.event_digest,"
+            "   l.entry_hash, l.key_id, l.signature"
+            "  FROM unnest(%s::bigint[], %s::uuid[], %s::bigint[], %s::bytea[], %s::bytea[],"
+            "   %s::bytea[], %s::text[], %s::bytea[]) AS l(position, originator_id,"
+            "   originator_version, prev_hash, event_digest, entry_hash, key_id, signature)"
+            "  JOIN ev USING (originator_id, originator_version)"
+            "  RETURNING position, notification_id),"
+            # Every inserted event has its ledger row, or the statement fails (division
+            # by zero) and the transaction writes nothing.
+            " checked AS (SELECT 1 / ((SELECT count(*) FROM ev) = (SELECT count(*) FROM lg))"
+            "  ::int AS ok)"
+            " SELECT lg.position, lg.notification_id FROM checked LEFT JOIN lg ON true"
+        ).format(s=s, e=e).as_bytes(None)
+        self._known_head: ledger.ChainHead | None = None
+        self._append_lock = Lock()
         self.sql_insert_ledger = SQL(
             "INSERT INTO {s}.ledger SELECT * FROM unnest(%s::bigint[], %s::bigint[],"
             " %s::bytea[], %s::bytea[], %s::bytea[], %s::text[], %s::bytea[])"
@@ -82,13 +115,52 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
     ) -> Sequence[int] | None:
         if not stored_events:
             return []
-        columns = list(zip(*[(s.originator_id, s.originator_version, s.topic, s.state)
-                             for s in stored_events], strict=True))
         unit = current()
         reads = unit.reads_to_check({s.originator_id for s in stored_events}) if unit else {}
+        # Writers of one institution queue on its table lock anyway; queueing the
+        # process's own threads here first keeps the head it knows current for them.
+        with self._append_lock:
+            if self._known_head is not None:
+                try:
+                    return self._append_after(self._known_head, stored_events, reads)
+                except IntegrityError as e:
+                    if not _is_ledger_position_taken(e):
+                        raise
+                    # Another process appended since this one last did: read the head.
+            return self._append_reading_head(stored_events, reads)
+
+    def _append_after(self, head: ledger.ChainHead, stored_events: Sequence[StoredEvent],
+                      reads: dict[UUID, int]) -> list[int]:
+        """One round trip: the ledger rows are signed in advance on the head this process
+        wrote last; if another process appended since, the first position is taken and
+        the transaction fails on the ledger's primary key, having written nothing."""
+        rows = self.chain.entries(head, stored_events)
+        params = [
+            list(reads), list(reads.values()),
+            *map(list, zip(*[(s.originator_id, s.originator_version, s.topic, s.state)
+                             for s in stored_events], strict=True)),
+            *map(list, zip(*rows, strict=True)),
+        ]
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            with conn.pipeline(), conn.transaction():
+                self._lock_table(curs)
+                curs.execute(self.sql_append_after, params, prepare=True)
+            appended = sorted((r["position"], r["notification_id"]) for r in curs.fetchall()
+                              if r["position"] is not None)
+        if not appended:  # the guard found a read changed: nothing was inserted
+            raise ReadChanged(list(reads))
+        if len(appended) != len(stored_events):
+            raise IntegrityError("not every event was inserted")
+        self._remember_head(rows[-1][0], rows[-1][5])
+        return [nid for _, nid in appended]
+
+    def _append_reading_head(self, stored_events: Sequence[StoredEvent],
+                             reads: dict[UUID, int]) -> list[int]:
+        columns = list(zip(*[(s.originator_id, s.originator_version, s.topic, s.state)
+                             for s in stored_events], strict=True))
         # Two round trips: (lock, insert, read head, re-read versions of what the command
         # only read) pipelined; then (ledger rows, commit).
-        with self.datastore.get_connection() as conn, conn.transaction(), conn.pipeline(), \
+        with self.datastore.get_connection() as conn, conn.pipeline(), conn.transaction(), \
                 conn.cursor() as curs:
             # EXCLUSIVE lock on this institution's events table: writers of this
             # institution queue here (readers do not); other institutions' tables are
@@ -107,8 +179,13 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
             if reads:
                 changed_reads(reads, [(r["originator_id"], r["version"])
                                       for r in versions_cursor.fetchall()])
-            self._append_to_ledger(curs, head_cursor.fetchone(), stored_events, ids)
+            tail = self._append_to_ledger(curs, head_cursor.fetchone(), stored_events, ids)
+        if tail is not None:
+            self._remember_head(*tail)
         return ids
+
+    def _remember_head(self, position: int, entry_hash: bytes) -> None:
+        self._known_head = ledger.ChainHead(position=position, entry_hash=entry_hash)
 
     def changes_since(self, after: int, limit: int) -> list[tuple[int, UUID, int]]:
         """(notification id, aggregate id, version) of the events stored after `after`."""
@@ -118,12 +195,19 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
                     for r in curs.fetchall()]
 
     def _append_to_ledger(self, curs: Any, head_row: Any, stored_events: Sequence[StoredEvent],
-                          ids: Sequence[int]) -> None:
+                          ids: Sequence[int]) -> tuple[int, bytes] | None:
+        """Inserts the ledger rows; returns the new head (position, entry hash)."""
         head = self.chain.head(
             None if head_row is None else (head_row["position"], head_row["entry_hash"]))
-        rows = self.chain.entries(head, stored_events, ids)
+        rows = self.chain.ledger_rows(self.chain.entries(head, stored_events), ids)
         curs.execute(self.sql_insert_ledger, [list(c) for c in zip(*rows, strict=True)],
                      prepare=True)
+        return rows[-1][0], rows[-1][4]
+
+
+def _is_ledger_position_taken(error: IntegrityError) -> bool:
+    cause = error.__cause__
+    return isinstance(cause, UniqueViolation) and cause.diag.constraint_name == "ledger_pkey"
 
 
 class PostgresChainReader:

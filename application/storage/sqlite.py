@@ -71,7 +71,8 @@ class LedgeredSQLiteRecorder(SQLiteApplicationRecorder):
             changed_reads(reads, c.fetchall())
         c.execute(HEAD_SQL)
         head = self.chain.head(c.fetchone())
-        c.executemany(INSERT_LEDGER, self.chain.entries(head, stored_events, ids))
+        c.executemany(INSERT_LEDGER,
+                      self.chain.ledger_rows(self.chain.entries(head, stored_events), ids))
         return ids
 
     def changes_since(self, after: int, limit: int) -> list[tuple[int, UUID, int]]:

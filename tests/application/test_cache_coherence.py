@@ -5,7 +5,8 @@ database, with its own cache."""
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from uuid import UUID
@@ -69,6 +70,42 @@ def test_a_command_whose_reads_changed_meanwhile_runs_again_on_fresh_state(
     with pytest.raises(StudentNotInGroup):
         school.journal.record_mark(school.teacher, lesson_id, anna, MarkValue.FIVE)
     assert stored(school.journal, lesson_id).marks == {}
+
+
+def in_another_thread(action: Callable[[], object]) -> None:
+    """Runs `action` as a concurrent request of the same process would: in its own
+    thread, so in its own unit of work."""
+    worker = threading.Thread(target=action)
+    worker.start()
+    worker.join()
+
+
+def test_a_command_whose_reads_another_thread_changed_meanwhile_runs_again(
+        school: School, clock: Clock) -> None:
+    anna = school.students[0]
+    lesson_id = school.lesson(day=date(2026, 10, 14))
+    # Check: this time the transfer comes from the same process (so the ledger head this
+    # process knows stays current, and the write is tried in one round trip).
+    clock.interruptions.append(lambda: in_another_thread(lambda: school.journal.transfer(
+        school.admin, anna, school.other_group, school.order, date(2026, 10, 1))))
+    with pytest.raises(StudentNotInGroup):
+        school.journal.record_mark(school.teacher, lesson_id, anna, MarkValue.FIVE)
+    assert stored(school.journal, lesson_id).marks == {}
+    assert anna not in school.journal.get(Lesson, lesson_id).marks  # and no cache says so
+
+
+def test_processes_taking_turns_keep_one_unbroken_chain(
+        school: School, elsewhere: JournalApplication, ejournal: Ejournal,
+        key_dir: Path) -> None:
+    lesson_id = school.lesson()
+    for turn in range(6):
+        writer = (school.journal, elsewhere)[turn % 2]
+        writer.record_mark(school.teacher, lesson_id, school.students[turn % 3],
+                           MarkValue.FOUR)
+    report = ejournal.verify(school.slug, ledger.KeyRing.from_directory(key_dir))
+    assert report.ok, report.failure
+    assert report.count == len(school.journal.recorder.select_notifications(1, 10_000))
+    assert len(stored(school.journal, lesson_id).marks) == 6
 
 
 def test_a_command_whose_reads_keep_changing_gives_up_with_a_conflict(
