@@ -168,6 +168,10 @@ def batches(j: JournalApplication, teacher: Actor, assignment: object,
     return rate(lessons * STUDENTS, time.perf_counter() - start)
 
 
+def _spread(rates: list[float]) -> str:
+    return f"{min(rates):.0f}–{max(rates):.0f}"
+
+
 def mark_state_size(j: JournalApplication) -> int:
     with psycopg.connect(PG_URL) as conn:
         row = conn.execute(
@@ -255,24 +259,61 @@ def main() -> int:
                 conn.execute("DELETE FROM ejournal.institutions WHERE slug = %s", (slug,))
 
 
+def plain_school(ej: Ejournal, cls: type[JournalApplication], title: str
+                 ) -> tuple[JournalApplication, Actor, list[tuple[date, int]], object]:
+    slug = "bench_" + uuid.uuid4().hex[:8]
+    created.append(slug)
+    ej.backend.directory.add_institution(
+        InstitutionEntry(slug, Institution.create_id(slug), title))
+    plain = cls(ej.backend, slug, ChainWriter(chain_id_of(Institution.create_id(slug)),
+                                              ej.signer), lambda: CLOCK)
+    plain.register_institution(title, "Europe/Moscow")
+    return setup_school(ej, plain)
+
+
 def run(ej: Ejournal) -> int:
-    n_single, n_lessons = 1000, 80
+    rounds, n_single, n_lessons = 5, 1000, 80
     log(f"ejournal benchmark on {PG_URL} ({os.cpu_count()} cores), Python {sys.version.split()[0]}")
+    log(f"Sections 1–3 run in {rounds} alternating rounds (each variant and each raw baseline"
+        " once per round);\nfigures are the medians of the rounds.")
+
+    variants = {
+        "ledger": setup_school(ej),
+        "eventsourcing's own recorder": plain_school(ej, PlainJournal, "Без журнала"),
+        "our append path, ledger step removed": plain_school(ej, SamePathJournal,
+                                                             "Без журнала 2"),
+    }
+    for j_, t_, slots_, a_ in variants.values():  # warm-up: caches, prepared statements
+        single_marks(j_, t_, a_, slots_, 2 * STUDENTS)
+    j, teacher, slots, assignment = variants["ledger"]
+    size = mark_state_size(j)
+    single_rates: dict[str, list[float]] = {k: [] for k in variants}
+    batch_rates: dict[str, list[float]] = {k: [] for k in variants}
+    raw: dict[str, list[float]] = {k: [] for k in ("single", "locked", "piped", "batched")}
+    lat_early: list[float] = []
+    for _ in range(rounds):
+        for name, (j_, t_, slots_, a_) in variants.items():
+            r, lat = single_marks(j_, t_, a_, slots_, n_single // rounds)
+            single_rates[name].append(r)
+            if name == "ledger":
+                lat_early += lat
+            batch_rates[name].append(batches(j_, t_, a_, slots_, n_lessons // rounds))
+        raw["single"].append(raw_inserts(size, 400, 1, lock=False))
+        raw["locked"].append(raw_inserts(size, 400, 1, lock=True))
+        raw["piped"].append(raw_inserts(size, 400, 1, lock=True, pipelined=True))
+        raw["batched"].append(raw_inserts(size, 40 * STUDENTS, STUDENTS, lock=True))
+    med = statistics.median
+    single, batch = med(single_rates["ledger"]), med(batch_rates["ledger"])
+    raw_single, raw_locked = med(raw["single"]), med(raw["locked"])
+    raw_piped, raw_batched = med(raw["piped"]), med(raw["batched"])
 
     log("\n1. Marks through the application layer (ledger on)")
-    j, teacher, slots, assignment = setup_school(ej)
-    single, lat_early = single_marks(j, teacher, assignment, slots, n_single)
-    batch = batches(j, teacher, assignment, slots, n_lessons)
-    size = mark_state_size(j)
     log(f"   single-mark commands: {single:8.0f} marks/s  "
-        f"(p50 {statistics.median(lat_early) * 1e3:.2f} ms)")
-    log(f"   whole-lesson batches: {batch:8.0f} marks/s  ({STUDENTS} marks per lesson)")
+        f"(p50 {med(lat_early) * 1e3:.2f} ms; rounds {_spread(single_rates['ledger'])})")
+    log(f"   whole-lesson batches: {batch:8.0f} marks/s  ({STUDENTS} marks per lesson; "
+        f"rounds {_spread(batch_rates['ledger'])})")
 
-    log(f"\n2. Raw psycopg inserts of rows of the same size ({size} B state)")
-    raw_single = raw_inserts(size, 2000, 1, lock=False)
-    raw_locked = raw_inserts(size, 2000, 1, lock=True)
-    raw_piped = raw_inserts(size, 2000, 1, lock=True, pipelined=True)
-    raw_batched = raw_inserts(size, 200 * STUDENTS, STUDENTS, lock=True)
+    log(f"\n2. Raw psycopg inserts of rows of the same size ({size} B state), logged table")
     log(f"   single-row commits:          {raw_single:8.0f} rows/s")
     log(f"   single-row commits + lock:   {raw_locked:8.0f} rows/s")
     log(f"   the same, pipelined:         {raw_piped:8.0f} rows/s")
@@ -283,24 +324,15 @@ def run(ej: Ejournal) -> int:
     log(f"   ratio batches / raw batched:              {batch / raw_batched:.2f}x")
 
     log("\n3. The same commands without the ledger")
-    for title, cls in (("eventsourcing's own recorder", PlainJournal),
-                       ("our append path, ledger step removed", SamePathJournal)):
-        slug = "bench_" + uuid.uuid4().hex[:8]
-        created.append(slug)
-        ej.backend.directory.add_institution(
-            InstitutionEntry(slug, Institution.create_id(slug), title))
-        plain = cls(ej.backend, slug, ChainWriter(chain_id_of(Institution.create_id(slug)),
-                                                  ej.signer), lambda: CLOCK)
-        plain.register_institution(title, "Europe/Moscow")
-        pj, pteacher, pslots, passignment = setup_school(ej, plain)
-        p_single, _ = single_marks(pj, pteacher, passignment, pslots, n_single)
-        p_batch = batches(pj, pteacher, passignment, pslots, n_lessons)
-        plain.close()
+    for title in list(variants)[1:]:
+        p_single, p_batch = med(single_rates[title]), med(batch_rates[title])
         log(f"   {title}:")
         log(f"     single-mark commands: {p_single:8.0f} marks/s -> ledger overhead "
             f"{(p_single / single - 1) * 100:+.1f}%")
         log(f"     whole-lesson batches: {p_batch:8.0f} marks/s -> ledger overhead "
             f"{(p_batch / batch - 1) * 100:+.1f}%")
+    for j_, *_ in list(variants.values())[1:]:
+        j_.close()
 
     _, count_early, peak_early = verify_rate(ej, j.slug)
 
