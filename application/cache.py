@@ -53,9 +53,11 @@ class CoherentRepository(Repository[UUID]):
         """Evicts every aggregate stored since the last sync; returns how many events
         that was. The first sync only learns where the log ends (the cache is empty)."""
         if self.synced_to is None:
-            assert self.cache is not None
-            self._evict(list(self.cache.cache))
-            self.synced_to = last_id()
+            end = last_id()  # first: then every load from now on is at least this fresh
+            with self._lock:
+                self._generation += 1  # loads begun before are not cached
+                self._drop(list(self.cache.cache))  # type: ignore[union-attr]
+                self.synced_to = end
             return 0
         seen, after = 0, self.synced_to
         while True:
@@ -120,6 +122,9 @@ class CoherentRepository(Repository[UUID]):
             return
         with self._lock:
             self._generation += 1
-            for aggregate_id in aggregate_ids:
-                with suppress(KeyError):
-                    self.cache.get(aggregate_id, evict=True)
+            self._drop(aggregate_ids)
+
+    def _drop(self, aggregate_ids: Iterable[UUID]) -> None:
+        for aggregate_id in aggregate_ids:
+            with suppress(KeyError):
+                self.cache.get(aggregate_id, evict=True)  # type: ignore[union-attr]

@@ -149,8 +149,8 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
                               if r["position"] is not None)
         if not appended:  # the guard found a read changed: nothing was inserted
             raise ReadChanged(list(reads))
-        if len(appended) != len(stored_events):
-            raise IntegrityError("not every event was inserted")
+        # The statement's own check makes anything else impossible.
+        assert len(appended) == len(stored_events), "events and ledger rows differ in number"
         self._remember_head(rows[-1][0], rows[-1][5])
         return [nid for _, nid in appended]
 
