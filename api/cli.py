@@ -71,6 +71,16 @@ def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_users_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    ejournal = _open(settings)
+    try:
+        count = ejournal.revoke_tokens(args.institution, UUID(args.person_id), args.reason)
+        print(f"Отозвано токенов: {count}")
+    finally:
+        ejournal.close()
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from api.demo import load_demo
 
@@ -182,6 +192,11 @@ def parser() -> argparse.ArgumentParser:
     add_user.add_argument("--role", action="append",
                           choices=["admin", "director", "deputy", "teacher"])
     add_user.set_defaults(func=cmd_users_add)
+    revoke = users.add_parser("revoke", help="отозвать все токены лица (увольнение, утеря)")
+    revoke.add_argument("--institution", required=True)
+    revoke.add_argument("--person-id", required=True)
+    revoke.add_argument("--reason", required=True)
+    revoke.set_defaults(func=cmd_users_revoke)
 
     led = sub.add_parser("ledger", help="журнал целостности").add_subparsers(dest="sub",
                                                                              required=True)

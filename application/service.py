@@ -18,7 +18,7 @@ from application.journal import Clock, JournalApplication, utc_now
 from application.storage.chain import ChainWriter
 from application.storage.directory import AlreadyRegistered, InstitutionEntry, TokenEntry
 from application.storage.layout import Backend, open_backend
-from domain.errors import DuplicateEntry, NotFound
+from domain.errors import DuplicateEntry, InvalidValue, NotFound
 from domain.institution import Institution, check_slug, check_timezone
 from domain.people import Guardian, StaffMember, Student
 from domain.values import Role
@@ -95,6 +95,14 @@ class Ejournal:
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         self.backend.directory.add_token(token_hash(token), TokenEntry(slug, person_id, kind))
         return token
+
+    def revoke_tokens(self, slug: str, person_id: UUID, reason: str) -> int:
+        """Revokes every token of the person (a member of staff who left, a lost
+        token); returns how many. Issuing a new one afterwards works as before."""
+        if not reason.strip():
+            raise InvalidValue("Укажите причину отзыва.", field="reason")
+        self.journal(slug)  # the institution exists
+        return self.backend.directory.revoke_tokens(slug, person_id, reason.strip())
 
     def authenticate(self, token: str) -> tuple[Actor, JournalApplication]:
         entry = self.backend.directory.token(token_hash(token))

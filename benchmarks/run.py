@@ -255,6 +255,9 @@ def main() -> int:
         with psycopg.connect(PG_URL, autocommit=True) as conn:
             for slug in created:
                 conn.execute(f'DROP SCHEMA IF EXISTS "{schema_of(slug)}" CASCADE')
+                conn.execute("DELETE FROM ejournal.token_revocations WHERE token_sha256 IN"
+                             " (SELECT token_sha256 FROM ejournal.access_tokens WHERE slug = %s)",
+                             (slug,))
                 conn.execute("DELETE FROM ejournal.access_tokens WHERE slug = %s", (slug,))
                 conn.execute("DELETE FROM ejournal.institutions WHERE slug = %s", (slug,))
 

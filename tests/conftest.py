@@ -50,6 +50,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     with psycopg.connect(PG_URL, autocommit=True) as conn:
         for slug in _created_slugs:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema_of(slug)}" CASCADE')
+            conn.execute("DELETE FROM ejournal.token_revocations WHERE token_sha256 IN"
+                         " (SELECT token_sha256 FROM ejournal.access_tokens WHERE slug = %s)",
+                         (slug,))
             conn.execute("DELETE FROM ejournal.access_tokens WHERE slug = %s", (slug,))
             conn.execute("DELETE FROM ejournal.institutions WHERE slug = %s", (slug,))
 

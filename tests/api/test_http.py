@@ -112,6 +112,17 @@ def test_a_missing_or_bad_token_is_401(api: Api) -> None:
     assert response.json()["code"] == "unauthenticated"
 
 
+def test_a_revoked_token_is_401_and_other_tokens_still_work(api: Api) -> None:
+    teacher = api.school.teacher.person_id
+    assert api.ejournal.revoke_tokens(api.school.slug, teacher, "Утеря токена") == 1
+    assert api.call("GET", "/me", "teacher").status_code == 401
+    assert api.call("GET", "/me", "curator").status_code == 200
+    assert api.ejournal.revoke_tokens(api.school.slug, teacher, "Повторно") == 0
+    fresh = api.ejournal.issue_token(api.school.slug, teacher, "staff")
+    response = api.client.get("/api/v1/me", headers={"Authorization": f"Bearer {fresh}"})
+    assert response.status_code == 200
+
+
 def test_the_openapi_document_lists_the_endpoints(api: Api) -> None:
     schema = api.client.get("/openapi.json").json()
     assert "/api/v1/lessons/sheet" in schema["paths"]

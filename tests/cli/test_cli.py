@@ -12,6 +12,7 @@ import pytest
 
 from api.cli import main
 from application.config import get_settings
+from application.service import Ejournal, Unauthenticated
 from tests.application.rawdb import RawDb
 
 
@@ -43,6 +44,27 @@ def test_users_add_prints_a_token_once_and_stores_only_its_hash(
     token = capsys.readouterr().out.split("token: ")[1].split()[0]
     directory = (env / "e.sqlite3").read_bytes()
     assert token.startswith("ej_") and token.encode() not in directory
+
+
+def test_users_revoke_ends_every_token_of_the_person(
+        env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["init", "--institution", "lyceum", "--name", "Лицей", "--timezone", "Europe/Moscow"])
+    main(["users", "add", "--institution", "lyceum", "--full-name", "Борпер Т. С.",
+          "--role", "teacher"])
+    out = capsys.readouterr().out
+    person_id, token = out.split("person_id: ")[1].split()[0], out.split("token: ")[1].split()[0]
+    main(["users", "add", "--institution", "lyceum", "--person-id", person_id])
+    second = capsys.readouterr().out.split("token: ")[1].split()[0]
+    assert main(["users", "revoke", "--institution", "lyceum", "--person-id", person_id,
+                 "--reason", "Приказ об увольнении № 12-к"]) == 0
+    assert "Отозвано токенов: 2" in capsys.readouterr().out
+    service = Ejournal(get_settings())
+    try:
+        for revoked in (token, second):
+            with pytest.raises(Unauthenticated):
+                service.authenticate(revoked)
+    finally:
+        service.close()
 
 
 def test_ledger_verify_says_ok_then_names_the_tampered_position(
