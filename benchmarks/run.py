@@ -74,6 +74,13 @@ class UnledgeredRecorder(LedgeredPostgresRecorder):
     """Our append path — one pipelined round trip: lock, insert, commit — with the ledger
     step taken out: isolates the cost of hashing, signing and writing ledger rows."""
 
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.sql_insert = (f'INSERT INTO "{self.datastore.schema}".{EVENTS_TABLE}'
+                           " (originator_id, originator_version, topic, state) SELECT * FROM"
+                           " unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[])"
+                           " RETURNING notification_id")
+
     def insert_events(self, stored_events, **kwargs):  # type: ignore[no-untyped-def]
         columns = [list(c) for c in zip(*[(e.originator_id, e.originator_version, e.topic,
                                             e.state) for e in stored_events], strict=True)]

@@ -41,13 +41,6 @@ class ChainWriter:
             for e, s in zip(new, stored, strict=True)
         ]
 
-    @staticmethod
-    def ledger_rows(entries: Sequence[Entry], notification_ids: Sequence[int]
-                    ) -> list[tuple[int, int, bytes, bytes, bytes, str, bytes]]:
-        """Rows of the ledger table: (position, notification_id, prev_hash,
-        event_digest, entry_hash, key_id, signature)."""
-        return [(e[0], nid, *e[3:]) for e, nid in zip(entries, notification_ids, strict=True)]
-
 
 def content_of(originator_id: UUID | str, version: int, topic: str, state: bytes | str
                ) -> ledger.EventContent:

@@ -17,7 +17,7 @@ from psycopg.errors import UniqueViolation
 from psycopg.sql import SQL, Composable, Identifier
 
 import ledger
-from application.storage.chain import ChainWriter, changed_reads, stored_entry
+from application.storage.chain import ChainWriter, stored_entry
 from application.unit_of_work import ReadChanged, current
 
 
@@ -58,26 +58,17 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
         self.lock_table_statements = [q.as_bytes(None) if isinstance(q, Composable) else q
                                       for q in self.lock_table_statements]
         s, e = Identifier(datastore.schema), Identifier(events_table_name)
-        self.sql_insert = SQL(
-            "INSERT INTO {s}.{e} (originator_id, originator_version, topic, state)"
-            " SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[])"
-            " RETURNING notification_id"
-        ).format(s=s, e=e).as_bytes(None)
         self.sql_head = SQL(
             "SELECT position, entry_hash FROM {s}.ledger ORDER BY position DESC LIMIT 1"
         ).format(s=s).as_bytes(None)
-        self.sql_versions = SQL(
-            "SELECT originator_id, max(originator_version) AS version FROM {s}.{e}"
-            " WHERE originator_id = ANY(%s::uuid[]) GROUP BY originator_id"
-        ).format(s=s, e=e).as_bytes(None)
         self.sql_changes = SQL(
             "SELECT notification_id, originator_id, originator_version FROM {s}.{e}"
             " WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
         ).format(s=s, e=e).as_bytes(None)
-        # The one-round-trip append (see _append_after). The guard re-reads the latest
-        # version of every aggregate the command only read; if one changed, no event
-        # and no ledger row is inserted.
-        self.sql_append_after = SQL(
+        # The append (see _append). The guard re-reads the latest version of every
+        # aggregate the command only read; if one changed, no event and no ledger row is
+        # inserted.
+        self.sql_append = SQL(
             "WITH changed AS ("
             "  SELECT 1 FROM unnest(%s::uuid[], %s::bigint[]) AS r(id, version)"
             "  WHERE coalesce((SELECT max(originator_version) FROM {s}.{e}"
@@ -105,10 +96,6 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
         ).format(s=s, e=e).as_bytes(None)
         self._known_head: ledger.ChainHead | None = None
         self._append_lock = Lock()
-        self.sql_insert_ledger = SQL(
-            "INSERT INTO {s}.ledger SELECT * FROM unnest(%s::bigint[], %s::bigint[],"
-            " %s::bytea[], %s::bytea[], %s::bytea[], %s::text[], %s::bytea[])"
-        ).format(s=s).as_bytes(None)
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -122,70 +109,46 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
         with self._append_lock:
             if self._known_head is not None:
                 try:
-                    return self._append_after(self._known_head, stored_events, reads)
+                    return self._append(stored_events, reads, self._known_head)
                 except IntegrityError as e:
                     if not _is_ledger_position_taken(e):
                         raise
                     # Another process appended since this one last did: read the head.
-            return self._append_reading_head(stored_events, reads)
+            return self._append(stored_events, reads, None)
 
-    def _append_after(self, head: ledger.ChainHead, stored_events: Sequence[StoredEvent],
-                      reads: dict[UUID, int]) -> list[int]:
-        """One round trip: the ledger rows are signed in advance on the head this process
-        wrote last; if another process appended since, the first position is taken and
-        the transaction fails on the ledger's primary key, having written nothing."""
-        rows = self.chain.entries(head, stored_events)
-        params = [
-            list(reads), list(reads.values()),
-            *map(list, zip(*[(s.originator_id, s.originator_version, s.topic, s.state)
-                             for s in stored_events], strict=True)),
-            *map(list, zip(*rows, strict=True)),
-        ]
+    def _append(self, stored_events: Sequence[StoredEvent], reads: dict[UUID, int],
+                head: ledger.ChainHead | None) -> list[int]:
+        """One transaction under the institution's EXCLUSIVE table lock (writers of this
+        institution queue there, readers and other institutions do not; held to commit,
+        so positions follow commit order), then one statement (`sql_append`).
+
+        With `head` known — the head this process wrote last — the entries are signed
+        before anything is sent: one round trip. If another process appended since, the
+        first position is taken and the transaction fails on the ledger's primary key,
+        having written nothing. With `head` None it is read under the lock first: one
+        round trip more."""
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             with conn.pipeline(), conn.transaction():
                 self._lock_table(curs)
-                curs.execute(self.sql_append_after, params, prepare=True)
+                if head is None:
+                    row = conn.cursor().execute(self.sql_head, prepare=True).fetchone()
+                    head = self.chain.head(None if row is None
+                                           else (row["position"], row["entry_hash"]))
+                entries = self.chain.entries(head, stored_events)
+                curs.execute(self.sql_append, [
+                    list(reads), list(reads.values()),
+                    *map(list, zip(*[(s.originator_id, s.originator_version, s.topic,
+                                      s.state) for s in stored_events], strict=True)),
+                    *map(list, zip(*entries, strict=True)),
+                ], prepare=True)
             appended = sorted((r["position"], r["notification_id"]) for r in curs.fetchall()
                               if r["position"] is not None)
         if not appended:  # the guard found a read changed: nothing was inserted
             raise ReadChanged(list(reads))
         # The statement's own check makes anything else impossible.
         assert len(appended) == len(stored_events), "events and ledger rows differ in number"
-        self._remember_head(rows[-1][0], rows[-1][5])
+        self._known_head = ledger.ChainHead(position=entries[-1][0], entry_hash=entries[-1][5])
         return [nid for _, nid in appended]
-
-    def _append_reading_head(self, stored_events: Sequence[StoredEvent],
-                             reads: dict[UUID, int]) -> list[int]:
-        columns = list(zip(*[(s.originator_id, s.originator_version, s.topic, s.state)
-                             for s in stored_events], strict=True))
-        # Two round trips: (lock, insert, read head, re-read versions of what the command
-        # only read) pipelined; then (ledger rows, commit).
-        with self.datastore.get_connection() as conn, conn.pipeline(), conn.transaction(), \
-                conn.cursor() as curs:
-            # EXCLUSIVE lock on this institution's events table: writers of this
-            # institution queue here (readers do not); other institutions' tables are
-            # untouched. Held to commit, so positions follow commit order.
-            self._lock_table(curs)
-            curs.execute(self.sql_insert, [list(c) for c in columns], prepare=True)
-            inserted = curs
-            head_cursor = conn.cursor()
-            head_cursor.execute(self.sql_head, prepare=True)
-            if reads:
-                versions_cursor = conn.cursor()
-                versions_cursor.execute(self.sql_versions, [list(reads)], prepare=True)
-            ids = [row["notification_id"] for row in inserted.fetchall()]
-            if len(ids) != len(stored_events):
-                raise IntegrityError("not every event was inserted")
-            if reads:
-                changed_reads(reads, [(r["originator_id"], r["version"])
-                                      for r in versions_cursor.fetchall()])
-            tail = self._append_to_ledger(curs, head_cursor.fetchone(), stored_events, ids)
-        if tail is not None:
-            self._remember_head(*tail)
-        return ids
-
-    def _remember_head(self, position: int, entry_hash: bytes) -> None:
-        self._known_head = ledger.ChainHead(position=position, entry_hash=entry_hash)
 
     def changes_since(self, after: int, limit: int) -> list[tuple[int, UUID, int]]:
         """(notification id, aggregate id, version) of the events stored after `after`."""
@@ -193,16 +156,6 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
             curs.execute(self.sql_changes, (after, limit), prepare=True)
             return [(r["notification_id"], r["originator_id"], r["originator_version"])
                     for r in curs.fetchall()]
-
-    def _append_to_ledger(self, curs: Any, head_row: Any, stored_events: Sequence[StoredEvent],
-                          ids: Sequence[int]) -> tuple[int, bytes] | None:
-        """Inserts the ledger rows; returns the new head (position, entry hash)."""
-        head = self.chain.head(
-            None if head_row is None else (head_row["position"], head_row["entry_hash"]))
-        rows = self.chain.ledger_rows(self.chain.entries(head, stored_events), ids)
-        curs.execute(self.sql_insert_ledger, [list(c) for c in zip(*rows, strict=True)],
-                     prepare=True)
-        return rows[-1][0], rows[-1][4]
 
 
 def _is_ledger_position_taken(error: IntegrityError) -> bool:

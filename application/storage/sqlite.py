@@ -71,8 +71,9 @@ class LedgeredSQLiteRecorder(SQLiteApplicationRecorder):
             changed_reads(reads, c.fetchall())
         c.execute(HEAD_SQL)
         head = self.chain.head(c.fetchone())
-        c.executemany(INSERT_LEDGER,
-                      self.chain.ledger_rows(self.chain.entries(head, stored_events), ids))
+        entries = self.chain.entries(head, stored_events)
+        c.executemany(INSERT_LEDGER, [(e[0], nid, *e[3:])
+                                      for e, nid in zip(entries, ids, strict=True)])
         return ids
 
     def changes_since(self, after: int, limit: int) -> list[tuple[int, UUID, int]]:
