@@ -87,7 +87,7 @@ class CoherentRepository(Repository[UUID]):
                 aggregate = self._reconstruct_aggregate(aggregate_id, None, projector_func)
             except AggregateNotFoundError:
                 aggregate = _ABSENT
-            self._put_if(generation, {aggregate_id: aggregate})
+            self.remember(generation, {aggregate_id: aggregate})
         if unit is not None:
             unit.note_read(aggregate_id, aggregate.version)
         if aggregate is _ABSENT:
@@ -96,10 +96,6 @@ class CoherentRepository(Repository[UUID]):
             return deepcopy(aggregate)
         return aggregate
 
-    def remember(self, generation: int, aggregates: Mapping[UUID, Any]) -> None:
-        """Caches aggregates just saved (current as of their commit)."""
-        self._put_if(generation, aggregates)
-
     def _cached_version(self, aggregate_id: UUID) -> int:
         assert self.cache is not None
         try:
@@ -107,7 +103,10 @@ class CoherentRepository(Repository[UUID]):
         except KeyError:
             return -1
 
-    def _put_if(self, generation: int, aggregates: Mapping[UUID, Any]) -> None:
+    def remember(self, generation: int, aggregates: Mapping[UUID, Any]) -> None:
+        """Caches aggregates loaded or saved (current as of their load or commit) unless
+        a sync evicted anything since `generation` was read, and never over a newer
+        cached version."""
         with self._lock:
             if generation != self._generation:
                 return
