@@ -59,7 +59,7 @@ def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
             if not args.full_name or not args.role:
                 print("Укажите --person-id или --full-name и --role.", file=sys.stderr)
                 return 2
-            person_id = ejournal.journal(args.institution).hire_staff(
+            person_id = ejournal.journal(args.institution).access.hire_staff(
                 None, args.full_name, args.role)
             kind = "staff"
         token = ejournal.issue_token(args.institution, person_id, kind)

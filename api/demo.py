@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from uuid import UUID
 
 from application.actors import Actor
-from application.journal import AttendanceEntry, JournalApplication, MarkEntry
+from application.journal import AttendanceEntry, Journal, MarkEntry
 from application.service import Ejournal
 from domain.assignments import TeachingAssignment
 from domain.groups import Group
@@ -70,26 +70,26 @@ def load_demo(ejournal: Ejournal, slug: str = "demo", seed: int = 139,
     rng = random.Random(seed)
     ejournal.create_institution(slug, "ОГБПОУ «Томский техникум информационных технологий»",
                                 "Asia/Tomsk")
-    j: JournalApplication = ejournal.journal(slug)
+    j: Journal = ejournal.journal(slug)
     today = j.local_date()
     year_start = date(today.year if today.month >= 9 else today.year - 1, 9, 1)
     year_end = date(year_start.year + 1, 6, 30)
     title = f"{year_start.year}/{year_end.year}"
 
-    director_id = j.hire_staff(None, "Борпер Татьяна Семёновна", ["director"])
+    director_id = j.access.hire_staff(None, "Борпер Татьяна Семёновна", ["director"])
     director = staff_actor(slug, director_id, Role.DIRECTOR)
-    deputy_id = j.hire_staff(director, "Гарипова Лилия Ринатовна", ["deputy", "teacher"])
-    admin_id = j.hire_staff(director, "Ахметов Руслан Ильдарович", ["admin"])
+    deputy_id = j.access.hire_staff(director, "Гарипова Лилия Ринатовна", ["deputy", "teacher"])
+    admin_id = j.access.hire_staff(director, "Ахметов Руслан Ильдарович", ["admin"])
     admin = staff_actor(slug, admin_id, Role.ADMIN)
     teachers = {
-        "Математика": j.hire_staff(admin, "Каримова Эльвира Маратовна", ["teacher"]),
-        "Информатика": j.hire_staff(admin, "Соловьёв Павел Андреевич", ["teacher"]),
-        "Русский язык": j.hire_staff(admin, "Белова Ирина Викторовна", ["teacher"]),
+        "Математика": j.access.hire_staff(admin, "Каримова Эльвира Маратовна", ["teacher"]),
+        "Информатика": j.access.hire_staff(admin, "Соловьёв Павел Андреевич", ["teacher"]),
+        "Русский язык": j.access.hire_staff(admin, "Белова Ирина Викторовна", ["teacher"]),
         "МДК.01.01 Разработка программных модулей": deputy_id,
     }
     curator_id = teachers["Информатика"]
 
-    year_id = j.open_academic_year(admin, title, year_start, year_end, [
+    year_id = j.setup.open_academic_year(admin, title, year_start, year_end, [
         {"kind": "semester", "title": "1 семестр", "starts": year_start,
          "ends": date(year_start.year, 12, 28)},
         {"kind": "semester", "title": "2 семестр", "starts": date(year_end.year, 1, 12),
@@ -97,11 +97,11 @@ def load_demo(ejournal: Ejournal, slug: str = "demo", seed: int = 139,
     ])
     hours = {"Математика": 117, "Информатика": 100, "Русский язык": 78,
              "МДК.01.01 Разработка программных модулей": 120}
-    disciplines = {name: j.add_discipline(admin, name, "module" if name.startswith("МДК")
+    disciplines = {name: j.setup.add_discipline(admin, name, "module" if name.startswith("МДК")
                                           else "discipline", h) for name, h in hours.items()}
     groups = {
-        "ИС-21": j.form_group(admin, year_id, "ИС-21", curator_id),
-        "ИС-22": j.form_group(admin, year_id, "ИС-22", teachers["Русский язык"]),
+        "ИС-21": j.setup.form_group(admin, year_id, "ИС-21", curator_id),
+        "ИС-22": j.setup.form_group(admin, year_id, "ИС-22", teachers["Русский язык"]),
     }
     enrol_order = OrderRef("112-к", year_start - timedelta(days=10))
     students: dict[str, list[UUID]] = {}
@@ -109,16 +109,16 @@ def load_demo(ejournal: Ejournal, slug: str = "demo", seed: int = 139,
     for name, group_id in groups.items():
         students[name] = []
         for _ in range(14):
-            sid = j.admit_student(admin, person_name(rng), date(2010, rng.randint(1, 12),
+            sid = j.roster.admit_student(admin, person_name(rng), date(2010, rng.randint(1, 12),
                                                                   rng.randint(1, 28)))
-            j.enrol(admin, sid, group_id, enrol_order, year_start)
+            j.roster.enrol(admin, sid, group_id, enrol_order, year_start)
             students[name].append(sid)
-            guardians.append(j.register_guardian(
+            guardians.append(j.roster.register_guardian(
                 admin, person_name(rng), [sid], f"Заявление о приёме № {rng.randint(100, 999)}"))
-    subgroups = {n: j.add_subgroup(admin, groups["ИС-21"], n)
+    subgroups = {n: j.setup.add_subgroup(admin, groups["ИС-21"], n)
                  for n in ("1 подгруппа", "2 подгруппа")}
     for i, sid in enumerate(students["ИС-21"]):
-        j.place_in_subgroup(admin, groups["ИС-21"], subgroups["1 подгруппа" if i % 2 == 0
+        j.roster.place_in_subgroup(admin, groups["ИС-21"], subgroups["1 подгруппа" if i % 2 == 0
                                                               else "2 подгруппа"],
                             sid, OrderRef("115-у", year_start), year_start)
     assignments = []
@@ -127,17 +127,18 @@ def load_demo(ejournal: Ejournal, slug: str = "demo", seed: int = 139,
             if discipline.startswith("МДК") and group_name == "ИС-21":
                 for sub_name, sub_id in subgroups.items():
                     teacher = teacher_id if sub_name == "1 подгруппа" else teachers["Информатика"]
-                    assignments.append((j.make_assignment(admin, teacher, group_id, sub_id,
+                    assignments.append((j.setup.make_assignment(admin, teacher, group_id, sub_id,
                                                           disciplines[discipline], year_start),
                                         teacher, discipline, group_name))
                 continue
-            assignments.append((j.make_assignment(admin, teacher_id, group_id, None,
+            assignments.append((j.setup.make_assignment(admin, teacher_id, group_id, None,
                                                   disciplines[discipline], year_start),
                                 teacher_id, discipline, group_name))
     # A transfer by order in the middle of the term.
     moved = students["ИС-22"][-1]
     transfer_day = year_start + timedelta(days=45)
-    j.transfer(admin, moved, groups["ИС-21"], OrderRef("187-к", transfer_day - timedelta(days=3)),
+    j.roster.transfer(admin, moved, groups["ИС-21"], OrderRef("187-к",
+                      transfer_day - timedelta(days=3)),
                transfer_day)
 
     # A term of lessons up to yesterday: each assignment twice a week.
@@ -164,9 +165,9 @@ def load_demo(ejournal: Ejournal, slug: str = "demo", seed: int = 139,
 
     # The college's regulation (seed 000): marks and attendance on the lesson day. Adopted
     # after the term's history was loaded, so only what happens from now on is judged.
-    j.adopt_policy(director, "tomsk_it_000", None, None, "half_up", None,
+    j.regulation.adopt_policy(director, "tomsk_it_000", None, None, "half_up", None,
                    OrderRef("201-од", today))
-    j.delegate_decisions(director, deputy_id, OrderRef("202-од", today))
+    j.regulation.delegate_decisions(director, deputy_id, OrderRef("202-од", today))
 
     tokens = {
         "director": ejournal.issue_token(slug, director_id, "staff"),
@@ -180,7 +181,7 @@ def load_demo(ejournal: Ejournal, slug: str = "demo", seed: int = 139,
     return tokens
 
 
-def _demo_lesson(j: JournalApplication, teacher: Actor, assignment_id: UUID, day: date,
+def _demo_lesson(j: Journal, teacher: Actor, assignment_id: UUID, day: date,
                  number: int, topic: str, kind: WorkKind, rng: random.Random) -> UUID | None:
     assignment = j.get(TeachingAssignment, assignment_id)
     group = j.get(Group, assignment.group_id)
@@ -197,13 +198,13 @@ def _demo_lesson(j: JournalApplication, teacher: Actor, assignment_id: UUID, day
             marks.append(MarkEntry(sid, rng.choices(
                 [MarkValue.FIVE, MarkValue.FOUR, MarkValue.THREE, MarkValue.TWO],
                 weights=[30, 40, 25, 5])[0]))
-    lesson_id, _ = j.submit_lesson(teacher, assignment_id, day, number, topic,
+    lesson_id, _ = j.lessons.submit_lesson(teacher, assignment_id, day, number, topic,
                                    "Повторить конспект" if rng.random() < 0.7 else None,
                                    kind.value, attendance, marks)
     return lesson_id if any(a.status is AttendanceStatus.ABSENT for a in attendance) else None
 
 
-def _demo_reason(j: JournalApplication, director: Actor, lesson_id: UUID,
+def _demo_reason(j: Journal, director: Actor, lesson_id: UUID,
                  rng: random.Random) -> None:
     lesson = j.get(Lesson, lesson_id)
     group = j.get(Group, lesson.group_id)
@@ -215,4 +216,4 @@ def _demo_reason(j: JournalApplication, director: Actor, lesson_id: UUID,
             document = {AbsenceReasonKind.ILLNESS: f"Справка № {rng.randint(1, 999)}",
                         AbsenceReasonKind.ORDER: f"Приказ № {rng.randint(1, 300)}-у",
                         AbsenceReasonKind.GUARDIAN_APPLICATION: "Заявление родителя"}.get(kind)
-            j.set_absence_reason(curator, lesson_id, sid, kind, document)
+            j.lessons.set_absence_reason(curator, lesson_id, sid, kind, document)

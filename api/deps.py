@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from application.actors import Actor
-from application.journal import JournalApplication
+from application.journal import Journal
 from application.service import Ejournal, Unauthenticated
 
 bearer = HTTPBearer(auto_error=False, description="Токен, выданный `ejournal users add`")
@@ -21,10 +21,10 @@ def get_ejournal(request: Request) -> Ejournal:
 def get_session(
     ejournal: Annotated[Ejournal, Depends(get_ejournal)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> tuple[Actor, JournalApplication]:
+) -> tuple[Actor, Journal]:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated
     return ejournal.authenticate(credentials.credentials)
 
 
-Session = Annotated[tuple[Actor, JournalApplication], Depends(get_session)]
+Session = Annotated[tuple[Actor, Journal], Depends(get_session)]

@@ -14,10 +14,11 @@ from uuid import UUID
 import ledger
 from application.actors import Actor
 from application.config import Settings
-from application.journal import Clock, JournalApplication, utc_now
+from application.journal import Clock, Journal, utc_now
 from application.storage.chain import ChainWriter
 from application.storage.directory import AlreadyRegistered, InstitutionEntry, TokenEntry
 from application.storage.layout import Backend, open_backend
+from application.store import InstitutionStore
 from domain.errors import DuplicateEntry, InvalidValue, NotFound
 from domain.institution import Institution, check_slug, check_timezone
 from domain.people import Guardian, StaffMember, Student
@@ -57,7 +58,7 @@ class Ejournal:
         self.signer = (ledger.Signer.from_directory(settings.key_dir)
                        if require_signer else None)
         self.backend: Backend = open_backend(settings.database_url)
-        self._journals: dict[str, JournalApplication] = {}
+        self._journals: dict[str, Journal] = {}
         self._lock = threading.Lock()
 
     # Institutions ----------------------------------------------------------------------
@@ -70,10 +71,10 @@ class Ejournal:
         except AlreadyRegistered:
             raise DuplicateEntry(f"Организация с кодом «{slug}» уже есть.") from None
         self.backend.prepare_institution(slug)
-        self.journal(slug).register_institution(name, timezone)
+        self.journal(slug).setup.register_institution(name, timezone)
         return institution_id
 
-    def journal(self, slug: str) -> JournalApplication:
+    def journal(self, slug: str) -> Journal:
         with self._lock:
             journal = self._journals.get(slug)
             if journal is None:
@@ -83,7 +84,7 @@ class Ejournal:
                 if self.signer is None:
                     raise RuntimeError("this deployment was opened without a signing key")
                 chain = ChainWriter(chain_id_of(entry.institution_id), self.signer)
-                journal = JournalApplication(self.backend, slug, chain, self.clock)
+                journal = Journal(InstitutionStore(self.backend, slug, chain, self.clock))
                 self._journals[slug] = journal
             return journal
 
@@ -104,7 +105,7 @@ class Ejournal:
         self.journal(slug)  # the institution exists
         return self.backend.directory.revoke_tokens(slug, person_id, reason.strip())
 
-    def authenticate(self, token: str) -> tuple[Actor, JournalApplication]:
+    def authenticate(self, token: str) -> tuple[Actor, Journal]:
         entry = self.backend.directory.token(token_hash(token))
         if entry is None:
             raise Unauthenticated

@@ -36,7 +36,7 @@ class ReadChanged(Exception):
 
 @dataclass
 class UnitOfWork:
-    owner: object  # the application (one institution's journal) running it
+    owner: object  # the institution's store the command runs on
     # Read-only aggregates, loaded once per command and shared by the rules that need
     # them (the lesson's group, the policy); None for a known absence.
     loaded: dict[UUID, Any] = field(default_factory=dict)
@@ -66,13 +66,15 @@ class Coherent(Protocol):
 
 def _wrap(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
-    def run(self: Coherent, *args: Any, **kwargs: Any) -> Any:
+    def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # The store itself, or an area of use cases holding it (`self.store`).
+        store: Coherent = getattr(self, "store", self)
         outer = _current.get()
-        if outer is not None and outer.owner is self:  # nested: share the outer unit
+        if outer is not None and outer.owner is store:  # nested: share the outer unit
             return method(self, *args, **kwargs)
         for attempt in range(1, ATTEMPTS + 1):
-            self.begin_unit_of_work()
-            token = _current.set(UnitOfWork(self))
+            store.begin_unit_of_work()
+            token = _current.set(UnitOfWork(store))
             try:
                 return method(self, *args, **kwargs)
             except ReadChanged:

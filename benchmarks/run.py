@@ -29,12 +29,13 @@ from eventsourcing.persistence import ApplicationRecorder
 import ledger
 from application.actors import Actor
 from application.config import Settings
-from application.journal import JournalApplication, MarkEntry
+from application.journal import Journal, MarkEntry
 from application.service import Ejournal, chain_id_of
 from application.storage.chain import ChainWriter
 from application.storage.directory import InstitutionEntry
 from application.storage.layout import EVENTS_TABLE, schema_of
 from application.storage.postgres import LedgeredPostgresRecorder
+from application.store import InstitutionStore
 from domain.institution import Institution
 from domain.values import MarkValue, OrderRef, Role
 
@@ -55,7 +56,7 @@ def rate(n: int, seconds: float) -> float:
     return n / seconds if seconds else float("inf")
 
 
-class PlainJournal(JournalApplication):
+class PlainJournal(InstitutionStore):
     """The same application on eventsourcing's own PostgreSQL recorder: no ledger."""
 
     def construct_recorder(self) -> ApplicationRecorder:
@@ -91,7 +92,7 @@ class UnledgeredRecorder(LedgeredPostgresRecorder):
             return [row["notification_id"] for row in curs.fetchall()]
 
 
-class SamePathJournal(JournalApplication):
+class SamePathJournal(InstitutionStore):
     def construct_recorder(self) -> ApplicationRecorder:
         self.backend.prepare_institution(self.slug)
         recorder = UnledgeredRecorder(self.factory.datastore, EVENTS_TABLE, self.chain)  # type: ignore[attr-defined]
@@ -99,8 +100,8 @@ class SamePathJournal(JournalApplication):
         return recorder
 
 
-def setup_school(ej: Ejournal, journal: JournalApplication | None = None
-                 ) -> tuple[JournalApplication, Actor, list[tuple[date, int]], object]:
+def setup_school(ej: Ejournal, journal: Journal | None = None
+                 ) -> tuple[Journal, Actor, list[tuple[date, int]], object]:
     slug = "bench_" + uuid.uuid4().hex[:8]
     created.append(slug)
     if journal is None:
@@ -108,20 +109,20 @@ def setup_school(ej: Ejournal, journal: JournalApplication | None = None
         j = ej.journal(slug)
     else:
         j = journal
-    admin = Actor(slug, j.hire_staff(None, "Администратор", ["admin"]), "staff",
+    admin = Actor(slug, j.access.hire_staff(None, "Администратор", ["admin"]), "staff",
                   frozenset({Role.ADMIN}))
-    year = j.open_academic_year(admin, "2026/2027", FIRST_DAY, date(2027, 6, 30), [
+    year = j.setup.open_academic_year(admin, "2026/2027", FIRST_DAY, date(2027, 6, 30), [
         {"kind": "semester", "title": "1 семестр", "starts": FIRST_DAY,
          "ends": date(2026, 12, 28)},
         {"kind": "semester", "title": "2 семестр", "starts": date(2027, 1, 9),
          "ends": date(2027, 6, 30)}])
-    discipline = j.add_discipline(admin, "Математика", "subject", 136)
-    group = j.form_group(admin, year, "10А", None)
-    teacher_id = j.hire_staff(admin, "Учитель", ["teacher"])
+    discipline = j.setup.add_discipline(admin, "Математика", "subject", 136)
+    group = j.setup.form_group(admin, year, "10А", None)
+    teacher_id = j.access.hire_staff(admin, "Учитель", ["teacher"])
     for i in range(STUDENTS):
-        sid = j.admit_student(admin, f"Ученик {i:02d}", None)
-        j.enrol(admin, sid, group, OrderRef("1", date(2026, 8, 25)), FIRST_DAY)
-    assignment = j.make_assignment(admin, teacher_id, group, None, discipline, FIRST_DAY)
+        sid = j.roster.admit_student(admin, f"Ученик {i:02d}", None)
+        j.roster.enrol(admin, sid, group, OrderRef("1", date(2026, 8, 25)), FIRST_DAY)
+    assignment = j.setup.make_assignment(admin, teacher_id, group, None, discipline, FIRST_DAY)
     slots = [(FIRST_DAY + timedelta(days=d), n) for d in range(0, 262) for n in range(1, 9)
              if (FIRST_DAY + timedelta(days=d)) not in _holidays()]
     teacher = Actor(slug, teacher_id, "staff", frozenset({Role.TEACHER}))
@@ -132,7 +133,7 @@ def _holidays() -> set[date]:
     return {date(2026, 12, 29) + timedelta(days=i) for i in range(11)}
 
 
-def students_of(j: JournalApplication, assignment: object) -> list[uuid.UUID]:
+def students_of(j: Journal, assignment: object) -> list[uuid.UUID]:
     from domain.assignments import TeachingAssignment
     from domain.groups import Group
 
@@ -140,38 +141,39 @@ def students_of(j: JournalApplication, assignment: object) -> list[uuid.UUID]:
     return sorted(j.get(Group, a.group_id).members)
 
 
-def conduct(j: JournalApplication, teacher: Actor, assignment: object,
+def conduct(j: Journal, teacher: Actor, assignment: object,
             slots: list[tuple[date, int]], count: int) -> list[uuid.UUID]:
     taken = [slots.pop(0) for _ in range(count)]
-    return [j.conduct_lesson(teacher, assignment, d, num, "Тема", None, "ordinary")  # type: ignore[arg-type]
+    return [j.lessons.conduct_lesson(teacher, assignment, d, num, "Тема", None, "ordinary")  # type: ignore[arg-type]
             for d, num in taken]
 
 
-def mark_loop(j: JournalApplication, teacher: Actor, lessons: list[uuid.UUID],
+def mark_loop(j: Journal, teacher: Actor, lessons: list[uuid.UUID],
               students: list[uuid.UUID], n: int) -> tuple[float, list[float]]:
     latencies = []
     start = time.perf_counter()
     for i in range(n):
         t0 = time.perf_counter()
-        j.record_mark(teacher, lessons[i // STUDENTS], students[i % STUDENTS], MarkValue.FOUR)
+        j.lessons.record_mark(teacher, lessons[i // STUDENTS], students[i % STUDENTS],
+                              MarkValue.FOUR)
         latencies.append(time.perf_counter() - t0)
     return rate(n, time.perf_counter() - start), latencies
 
 
-def single_marks(j: JournalApplication, teacher: Actor, assignment: object,
+def single_marks(j: Journal, teacher: Actor, assignment: object,
                  slots: list[tuple[date, int]], n: int) -> tuple[float, list[float]]:
     lessons = conduct(j, teacher, assignment, slots, n // STUDENTS + 1)
     return mark_loop(j, teacher, lessons, students_of(j, assignment), n)
 
 
-def batches(j: JournalApplication, teacher: Actor, assignment: object,
+def batches(j: Journal, teacher: Actor, assignment: object,
             slots: list[tuple[date, int]], lessons: int) -> float:
     students = students_of(j, assignment)
     marks = [MarkEntry(s, MarkValue.FIVE) for s in students]
     start = time.perf_counter()
     for _ in range(lessons):
         d, num = slots.pop(0)
-        j.submit_lesson(teacher, assignment, d, num, "Тема", None, "ordinary", [], marks)  # type: ignore[arg-type]
+        j.lessons.submit_lesson(teacher, assignment, d, num, "Тема", None, "ordinary", [], marks)  # type: ignore[arg-type]
     return rate(lessons * STUDENTS, time.perf_counter() - start)
 
 
@@ -179,7 +181,7 @@ def _spread(rates: list[float]) -> str:
     return f"{min(rates):.0f}–{max(rates):.0f}"
 
 
-def mark_state_size(j: JournalApplication) -> int:
+def mark_state_size(j: Journal) -> int:
     with psycopg.connect(PG_URL) as conn:
         row = conn.execute(
             f'SELECT avg(length(state))::int FROM "{schema_of(j.slug)}".journal_events '
@@ -269,15 +271,15 @@ def main() -> int:
                 conn.execute("DELETE FROM ejournal.institutions WHERE slug = %s", (slug,))
 
 
-def plain_school(ej: Ejournal, cls: type[JournalApplication], title: str
-                 ) -> tuple[JournalApplication, Actor, list[tuple[date, int]], object]:
+def plain_school(ej: Ejournal, cls: type[InstitutionStore], title: str
+                 ) -> tuple[Journal, Actor, list[tuple[date, int]], object]:
     slug = "bench_" + uuid.uuid4().hex[:8]
     created.append(slug)
     ej.backend.directory.add_institution(
         InstitutionEntry(slug, Institution.create_id(slug), title))
-    plain = cls(ej.backend, slug, ChainWriter(chain_id_of(Institution.create_id(slug)),
-                                              ej.signer), lambda: CLOCK)
-    plain.register_institution(title, "Europe/Moscow")
+    plain = Journal(cls(ej.backend, slug, ChainWriter(chain_id_of(Institution.create_id(slug)),
+                                              ej.signer), lambda: CLOCK))
+    plain.setup.register_institution(title, "Europe/Moscow")
     return setup_school(ej, plain)
 
 
@@ -352,7 +354,7 @@ def run(ej: Ejournal) -> int:
     students = students_of(j, assignment)
     for i in range(year_lessons):
         d, num = slots.pop(0)
-        j.submit_lesson(teacher, assignment, d, num, "Тема", None, "ordinary", [],  # type: ignore[arg-type]
+        j.lessons.submit_lesson(teacher, assignment, d, num, "Тема", None, "ordinary", [],  # type: ignore[arg-type]
                         [MarkEntry(students[i % STUDENTS], MarkValue.FOUR)] * 3)
         if (i + 1) % 400 == 0:
             log(f"   … {i + 1}/{year_lessons} lessons added ({time.perf_counter() - start:.0f} s)")

@@ -17,7 +17,7 @@ import pytest
 import ledger
 from application.actors import Actor
 from application.config import Settings
-from application.journal import JournalApplication
+from application.journal import Journal
 from application.service import Ejournal
 from application.storage.layout import schema_of
 from domain.values import OrderRef, Role
@@ -112,7 +112,7 @@ class School:
     a second group), mathematics taught by one teacher, a curator, a guardian."""
 
     slug: str
-    journal: JournalApplication
+    journal: Journal
     admin: Actor
     director: Actor
     deputy: Actor
@@ -134,7 +134,7 @@ class School:
 
     def lesson(self, day: date = date(2026, 10, 14), number: int = 1,
                kind: str = "ordinary") -> UUID:
-        return self.journal.conduct_lesson(self.teacher, self.assignment, day, number,
+        return self.journal.lessons.conduct_lesson(self.teacher, self.assignment, day, number,
                                            "Логарифмы", "§12", kind)
 
 
@@ -142,40 +142,41 @@ def build_school(ejournal: Ejournal) -> School:
     slug = new_slug()
     ejournal.create_institution(slug, "Гимназия № 139", "Europe/Moscow")
     j = ejournal.journal(slug)
-    admin = staff(slug, j.hire_staff(None, "Ахметов Руслан Ильдарович", ["admin"]), Role.ADMIN)
-    director = staff(slug, j.hire_staff(admin, "Борпер Татьяна Семёновна", ["director"]),
+    admin = staff(slug, j.access.hire_staff(None, "Ахметов Руслан Ильдарович", ["admin"]),
+                                            Role.ADMIN)
+    director = staff(slug, j.access.hire_staff(admin, "Борпер Татьяна Семёновна", ["director"]),
                      Role.DIRECTOR)
-    deputy = staff(slug, j.hire_staff(admin, "Гарипова Лилия Ринатовна", ["deputy"]),
+    deputy = staff(slug, j.access.hire_staff(admin, "Гарипова Лилия Ринатовна", ["deputy"]),
                    Role.DEPUTY)
-    teacher = staff(slug, j.hire_staff(admin, "Каримова Эльвира Маратовна", ["teacher"]),
+    teacher = staff(slug, j.access.hire_staff(admin, "Каримова Эльвира Маратовна", ["teacher"]),
                     Role.TEACHER)
-    other = staff(slug, j.hire_staff(admin, "Соловьёв Павел Андреевич", ["teacher"]),
+    other = staff(slug, j.access.hire_staff(admin, "Соловьёв Павел Андреевич", ["teacher"]),
                   Role.TEACHER)
-    curator = staff(slug, j.hire_staff(admin, "Белова Ирина Викторовна", ["teacher"]),
+    curator = staff(slug, j.access.hire_staff(admin, "Белова Ирина Викторовна", ["teacher"]),
                     Role.TEACHER)
-    year_id = j.open_academic_year(admin, "2026/2027", date(2026, 9, 1), date(2027, 5, 31), [
+    year_id = j.setup.open_academic_year(admin, "2026/2027", date(2026, 9, 1), date(2027, 5, 31), [
         {"kind": "quarter", "title": "1 четверть", "starts": date(2026, 9, 1),
          "ends": date(2026, 10, 25)},
         {"kind": "quarter", "title": "2 четверть", "starts": date(2026, 11, 5),
          "ends": date(2026, 12, 28)},
     ])
-    math = j.add_discipline(admin, "Математика", "subject", 136)
-    physics = j.add_discipline(admin, "Физика", "subject", 68)
-    group = j.form_group(admin, year_id, "10А", curator.person_id)
-    other_group = j.form_group(admin, year_id, "10Б", None)
+    math = j.setup.add_discipline(admin, "Математика", "subject", 136)
+    physics = j.setup.add_discipline(admin, "Физика", "subject", 68)
+    group = j.setup.form_group(admin, year_id, "10А", curator.person_id)
+    other_group = j.setup.form_group(admin, year_id, "10Б", None)
     order = OrderRef("1-к", date(2026, 8, 25))
     students = []
     for name in ("Иванова Анна Сергеевна", "Петров Борис Андреевич", "Сидоров Вадим Ильич"):
-        sid = j.admit_student(admin, name, date(2010, 5, 1))
-        j.enrol(admin, sid, group, order, date(2026, 9, 1))
+        sid = j.roster.admit_student(admin, name, date(2010, 5, 1))
+        j.roster.enrol(admin, sid, group, order, date(2026, 9, 1))
         students.append(sid)
-    outsider = j.admit_student(admin, "Фёдорова Галина Петровна", None)
-    j.enrol(admin, outsider, other_group, order, date(2026, 9, 1))
-    guardian_id = j.register_guardian(admin, "Иванов Сергей Петрович", [students[0]],
+    outsider = j.roster.admit_student(admin, "Фёдорова Галина Петровна", None)
+    j.roster.enrol(admin, outsider, other_group, order, date(2026, 9, 1))
+    guardian_id = j.roster.register_guardian(admin, "Иванов Сергей Петрович", [students[0]],
                                       "Свидетельство о рождении II-ЕР 123456")
-    assignment = j.make_assignment(admin, teacher.person_id, group, None, math,
+    assignment = j.setup.make_assignment(admin, teacher.person_id, group, None, math,
                                    date(2026, 9, 1))
-    other_assignment = j.make_assignment(admin, other.person_id, group, None, physics,
+    other_assignment = j.setup.make_assignment(admin, other.person_id, group, None, physics,
                                          date(2026, 9, 1))
     return School(
         slug=slug, journal=j, admin=admin, director=director, deputy=deputy, teacher=teacher,

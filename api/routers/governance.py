@@ -29,14 +29,14 @@ router = APIRouter(tags=["governance"])
 def read_policy(session: Session) -> PolicyView:
     """The journal policy: entry windows, weights, rounding, delegations, closed periods."""
     actor, journal = session
-    return policy_view(*journal.policy_sources(actor))
+    return policy_view(*journal.reads.policy_sources(actor))
 
 
 @router.put("/policy", status_code=204)
 def adopt_policy(body: PolicyIn, session: Session) -> None:
     """Adopt the journal policy (a preset and/or own windows) by the director's order."""
     actor, journal = session
-    journal.adopt_policy(
+    journal.regulation.adopt_policy(
         actor, body.preset,
         {k: w.model_dump() for k, w in body.windows.items()} if body.windows else None,
         {k.value: v for k, v in body.weights.items()} if body.weights else None,
@@ -47,28 +47,28 @@ def adopt_policy(body: PolicyIn, session: Session) -> None:
 def delegate_decisions(body: DelegationIn, session: Session) -> None:
     """Delegate the right to decide correction applications to a deputy, by order."""
     actor, journal = session
-    journal.delegate_decisions(actor, body.deputy_id, body.order.ref())
+    journal.regulation.delegate_decisions(actor, body.deputy_id, body.order.ref())
 
 
 @router.post("/policy/delegations/revocations", status_code=204)
 def revoke_decisions(body: DelegationIn, session: Session) -> None:
     """Revoke a deputy's right to decide correction applications, by order."""
     actor, journal = session
-    journal.delegate_decisions(actor, body.deputy_id, body.order.ref(), revoke=True)
+    journal.regulation.delegate_decisions(actor, body.deputy_id, body.order.ref(), revoke=True)
 
 
 @router.post("/periods/closures", status_code=204)
 def close_period(body: ClosureIn, session: Session) -> None:
     """Close a period for a group or the whole institution (deputy director)."""
     actor, journal = session
-    journal.close_period(actor, body.year_id, body.period_number, body.group_id)
+    journal.regulation.close_period(actor, body.year_id, body.period_number, body.group_id)
 
 
 @router.post("/periods/reopenings", status_code=204)
 def reopen_period(body: ReopeningIn, session: Session) -> None:
     """Reopen a closed period by the director's order, with a reason."""
     actor, journal = session
-    journal.reopen_period(actor, body.year_id, body.period_number, body.group_id,
+    journal.regulation.reopen_period(actor, body.year_id, body.period_number, body.group_id,
                           body.order.ref(), body.reason)
 
 
@@ -76,7 +76,7 @@ def reopen_period(body: ReopeningIn, session: Session) -> None:
 def set_period_mark(body: PeriodMarkIn, session: Session) -> None:
     """Set a student's period mark (quarter/semester number, year, attestation, exam)."""
     actor, journal = session
-    journal.set_period_mark(actor, body.group_id, body.discipline_id, body.period,
+    journal.period_marks.set_period_mark(actor, body.group_id, body.discipline_id, body.period,
                             body.student_id, body.value, body.held_on)
 
 
@@ -86,7 +86,7 @@ def read_period_marks(group_id: UUID, discipline_id: UUID, period: str,
                       session: Session) -> PeriodSheetView:
     """Period marks with the suggested mark and academic debt per student."""
     actor, journal = session
-    group, sheet, suggestions = journal.period_sheet_sources(actor, group_id, discipline_id,
+    group, sheet, suggestions = journal.reads.period_sheet_sources(actor, group_id, discipline_id,
                                                              period)
     return period_sheet_view(group, discipline_id, period, sheet, suggestions)
 
@@ -95,7 +95,7 @@ def read_period_marks(group_id: UUID, discipline_id: UUID, period: str,
 def file_correction(body: CorrectionIn, session: Session) -> Created:
     """File a correction application (заявление) for a mark or a period mark."""
     actor, journal = session
-    return Created(id=journal.file_correction(
+    return Created(id=journal.corrections.file_correction(
         actor, Target(body.target), body.record_id, body.item_id, body.proposed_value,
         body.number, body.date, body.reason, body.document, body.proposed_document))
 
@@ -106,18 +106,18 @@ def list_corrections(session: Session,
                      ) -> list[CorrectionView]:
     """Applications: all for the director (or delegated deputy), own for everyone else."""
     actor, journal = session
-    return [correction_view(a) for a in journal.corrections_sources(actor, state)]
+    return [correction_view(a) for a in journal.reads.corrections_sources(actor, state)]
 
 
 @router.post("/corrections/{application_id}/decision", status_code=204)
 def decide_correction(application_id: UUID, body: DecisionIn, session: Session) -> None:
     """Approve (the correction is applied, citing the application) or reject."""
     actor, journal = session
-    journal.decide_correction(actor, application_id, body.approve, body.resolution)
+    journal.corrections.decide_correction(actor, application_id, body.approve, body.resolution)
 
 
 @router.post("/corrections/{application_id}/withdrawal", status_code=204)
 def withdraw_correction(application_id: UUID, session: Session) -> None:
     """Withdraw an undecided application (its author only)."""
     actor, journal = session
-    journal.withdraw_correction(actor, application_id)
+    journal.corrections.withdraw_correction(actor, application_id)

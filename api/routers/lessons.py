@@ -30,7 +30,7 @@ router = APIRouter(prefix="/lessons", tags=["lessons"])
 def conduct_lesson(body: LessonIn, session: Session) -> Created:
     """Conduct a lesson of an assignment (by its teacher or the appointed substitute)."""
     actor, journal = session
-    return Created(id=journal.conduct_lesson(
+    return Created(id=journal.lessons.conduct_lesson(
         actor, body.assignment_id, body.date, body.number, body.topic, body.homework,
         body.work_kind.value))
 
@@ -39,7 +39,7 @@ def conduct_lesson(body: LessonIn, session: Session) -> Created:
 def submit_lesson(body: LessonSheetIn, session: Session) -> SheetCreated:
     """Submit a whole lesson — details, attendance and marks — in one transaction."""
     actor, journal = session
-    lesson_id, mark_ids = journal.submit_lesson(
+    lesson_id, mark_ids = journal.lessons.submit_lesson(
         actor, body.assignment_id, body.date, body.number, body.topic, body.homework,
         body.work_kind.value,
         [AttendanceEntry(a.student_id, a.status, a.minutes) for a in body.attendance],
@@ -52,7 +52,7 @@ def submit_lesson(body: LessonSheetIn, session: Session) -> SheetCreated:
 def read_lesson(lesson_id: UUID, session: Session) -> LessonView:
     """One lesson with its roster, marks and attendance."""
     actor, journal = session
-    lesson, group = journal.lesson_sources(actor, lesson_id)
+    lesson, group = journal.reads.lesson_sources(actor, lesson_id)
     return LessonView(column=column(lesson), group_id=group.id,
                       discipline_id=lesson.discipline_id, roster=lesson_roster(group, lesson))
 
@@ -61,7 +61,7 @@ def read_lesson(lesson_id: UUID, session: Session) -> LessonView:
 def change_lesson_details(lesson_id: UUID, body: LessonDetailsIn, session: Session) -> None:
     """Change the lesson's topic, homework or kind of work."""
     actor, journal = session
-    journal.change_lesson_details(actor, lesson_id, body.topic, body.homework,
+    journal.lessons.change_lesson_details(actor, lesson_id, body.topic, body.homework,
                                   body.work_kind.value if body.work_kind else None)
 
 
@@ -70,32 +70,32 @@ def change_lesson_details(lesson_id: UUID, body: LessonDetailsIn, session: Sessi
 def record_mark(lesson_id: UUID, body: MarkIn, session: Session) -> Created:
     """Record a mark for a student at the lesson."""
     actor, journal = session
-    return Created(id=journal.record_mark(actor, lesson_id, body.student_id, body.value))
+    return Created(id=journal.lessons.record_mark(actor, lesson_id, body.student_id, body.value))
 
 
 @router.put("/{lesson_id}/marks/{mark_id}", status_code=204)
 def change_mark(lesson_id: UUID, mark_id: UUID, body: MarkChangeIn, session: Session) -> None:
     """Change a mark's value (a new event; the old value stays in the history)."""
     actor, journal = session
-    journal.change_mark(actor, lesson_id, mark_id, body.value, body.previous_value)
+    journal.lessons.change_mark(actor, lesson_id, mark_id, body.value, body.previous_value)
 
 
 @router.post("/{lesson_id}/marks/{mark_id}/cancellation", status_code=204)
 def cancel_mark(lesson_id: UUID, mark_id: UUID, body: MarkCancelIn, session: Session) -> None:
     """Cancel a mark (a new event; nothing is deleted)."""
     actor, journal = session
-    journal.cancel_mark(actor, lesson_id, mark_id, body.previous_value)
+    journal.lessons.cancel_mark(actor, lesson_id, mark_id, body.previous_value)
 
 
 @router.put("/{lesson_id}/attendance", status_code=204)
 def record_attendance(lesson_id: UUID, body: AttendanceIn, session: Session) -> None:
     """Record a student's attendance: present, absent, or late with minutes."""
     actor, journal = session
-    journal.record_attendance(actor, lesson_id, body.student_id, body.status, body.minutes)
+    journal.lessons.record_attendance(actor, lesson_id, body.student_id, body.status, body.minutes)
 
 
 @router.put("/{lesson_id}/absence-reasons", status_code=204)
 def set_absence_reason(lesson_id: UUID, body: AbsenceReasonIn, session: Session) -> None:
     """Record why a student was absent (teacher of the lesson or the group's curator)."""
     actor, journal = session
-    journal.set_absence_reason(actor, lesson_id, body.student_id, body.kind, body.document)
+    journal.lessons.set_absence_reason(actor, lesson_id, body.student_id, body.kind, body.document)

@@ -47,7 +47,7 @@ def read_group(group_id: UUID, session: Session,
                ) -> GroupView:
     """A group: curator, subgroups, teaching assignments, and who was in it on a date."""
     actor, journal = session
-    return group_view(journal.group_sources(actor, group_id), on or journal.local_date())
+    return group_view(journal.reads.group_sources(actor, group_id), on or journal.local_date())
 
 
 @router.get("/journals/{group_id}/{discipline_id}/{period_number}",
@@ -56,7 +56,7 @@ def read_journal(group_id: UUID, discipline_id: UUID, period_number: int,
                  session: Session) -> JournalPage:
     """The journal page: students × lessons with marks, attendance and current averages."""
     actor, journal = session
-    src = journal.journal_sources(actor, group_id, discipline_id, period_number)
+    src = journal.reads.journal_sources(actor, group_id, discipline_id, period_number)
     return journal_page(src.group, discipline_id, src.discipline_name, src.period, src.lessons,
                         src.weights)
 
@@ -73,7 +73,7 @@ def read_diary(
     today = journal.local_date()
     first = first or today - timedelta(days=today.weekday())
     last = last or first + timedelta(days=6)
-    src = journal.diary_sources(actor, student_id, first, last)
+    src = journal.reads.diary_sources(actor, student_id, first, last)
     return diary(src.institution, src.student, src.lessons, first, last)
 
 
@@ -81,5 +81,5 @@ def read_diary(
 def read_mark_history(lesson_id: UUID, mark_id: UUID, session: Session) -> MarkHistory:
     """Every value a mark had: who set it, when, in which capacity, on what basis."""
     actor, journal = session
-    lesson, events, names = journal.mark_history_sources(actor, lesson_id, mark_id)
+    lesson, events, names = journal.reads.mark_history_sources(actor, lesson_id, mark_id)
     return mark_history(lesson, mark_id, events, names)

@@ -33,7 +33,7 @@ def open_academic_year(body: AcademicYearIn, session: Session) -> Created:
     periods = [p.model_dump(mode="python") for p in body.periods]
     for p in periods:
         p["kind"] = p["kind"].value
-    return Created(id=journal.open_academic_year(actor, body.title, body.starts, body.ends,
+    return Created(id=journal.setup.open_academic_year(actor, body.title, body.starts, body.ends,
                                                  periods))
 
 
@@ -41,7 +41,7 @@ def open_academic_year(body: AcademicYearIn, session: Session) -> Created:
 def add_discipline(body: DisciplineIn, session: Session) -> Created:
     """Add a discipline (предмет, УД, МДК, практика) with its planned hours."""
     actor, journal = session
-    return Created(id=journal.add_discipline(actor, body.name, body.kind.value,
+    return Created(id=journal.setup.add_discipline(actor, body.name, body.kind.value,
                                              body.planned_hours))
 
 
@@ -49,21 +49,22 @@ def add_discipline(body: DisciplineIn, session: Session) -> Created:
 def hire_staff(body: StaffIn, session: Session) -> Created:
     """Add a staff member with roles (admin, director, deputy, teacher)."""
     actor, journal = session
-    return Created(id=journal.hire_staff(actor, body.full_name, [r.value for r in body.roles]))
+    return Created(id=journal.access.hire_staff(actor, body.full_name,
+                                                [r.value for r in body.roles]))
 
 
 @router.post("/students", **CREATED)
 def admit_student(body: StudentIn, session: Session) -> Created:
     """Create a student's record; the student joins a group only by an enrolment order."""
     actor, journal = session
-    return Created(id=journal.admit_student(actor, body.full_name, body.birth_date))
+    return Created(id=journal.roster.admit_student(actor, body.full_name, body.birth_date))
 
 
 @router.post("/guardians", **CREATED)
 def register_guardian(body: GuardianIn, session: Session) -> Created:
     """Register a guardian (законный представитель) linked to students."""
     actor, journal = session
-    return Created(id=journal.register_guardian(actor, body.full_name, body.student_ids,
+    return Created(id=journal.roster.register_guardian(actor, body.full_name, body.student_ids,
                                                 body.document))
 
 
@@ -71,35 +72,35 @@ def register_guardian(body: GuardianIn, session: Session) -> Created:
 def link_guardian(guardian_id: UUID, body: GuardianLinkIn, session: Session) -> None:
     """Link a guardian to one more student."""
     actor, journal = session
-    journal.link_guardian(actor, guardian_id, body.student_id, body.document)
+    journal.roster.link_guardian(actor, guardian_id, body.student_id, body.document)
 
 
 @router.post("/groups", **CREATED)
 def form_group(body: GroupIn, session: Session) -> Created:
     """Form a group (класс, учебная группа) for an academic year, with its curator."""
     actor, journal = session
-    return Created(id=journal.form_group(actor, body.year_id, body.name, body.curator_id))
+    return Created(id=journal.setup.form_group(actor, body.year_id, body.name, body.curator_id))
 
 
 @router.post("/groups/{group_id}/curator", status_code=204)
 def assign_curator(group_id: UUID, body: CuratorIn, session: Session) -> None:
     """Assign the group's curator (куратор, классный руководитель) by order."""
     actor, journal = session
-    journal.assign_curator(actor, group_id, body.curator_id, body.order.ref())
+    journal.setup.assign_curator(actor, group_id, body.curator_id, body.order.ref())
 
 
 @router.post("/groups/{group_id}/subgroups", **CREATED)
 def add_subgroup(group_id: UUID, body: SubgroupIn, session: Session) -> Created:
     """Add a subgroup to a group."""
     actor, journal = session
-    return Created(id=journal.add_subgroup(actor, group_id, body.name))
+    return Created(id=journal.setup.add_subgroup(actor, group_id, body.name))
 
 
 @router.post("/assignments", **CREATED)
 def make_assignment(body: AssignmentIn, session: Session) -> Created:
     """Give a teacher a teaching assignment: group or subgroup × discipline."""
     actor, journal = session
-    return Created(id=journal.make_assignment(actor, body.teacher_id, body.group_id,
+    return Created(id=journal.setup.make_assignment(actor, body.teacher_id, body.group_id,
                                               body.subgroup_id, body.discipline_id,
                                               body.starts))
 
@@ -108,4 +109,4 @@ def make_assignment(body: AssignmentIn, session: Session) -> Created:
 def appoint_substitute(assignment_id: UUID, body: SubstituteIn, session: Session) -> None:
     """Appoint a substitute teacher (замена) for an assignment on one date."""
     actor, journal = session
-    journal.appoint_substitute(actor, assignment_id, body.substitute_id, body.date)
+    journal.setup.appoint_substitute(actor, assignment_id, body.substitute_id, body.date)

@@ -33,9 +33,9 @@ class Case:
 
 def fresh_student(api: Api, n: int, enrolled: bool = True) -> str:
     s = api.school
-    sid = s.journal.admit_student(s.admin, f"Новиков Ученик {n}", None)
+    sid = s.journal.roster.admit_student(s.admin, f"Новиков Ученик {n}", None)
     if enrolled:
-        s.journal.enrol(s.admin, sid, s.group, OrderRef("5-к", date(2026, 9, 1)),
+        s.journal.roster.enrol(s.admin, sid, s.group, OrderRef("5-к", date(2026, 9, 1)),
                         date(2026, 9, 1))
     return str(sid)
 
@@ -44,23 +44,23 @@ def fresh_teacher(api: Api, n: int) -> str:
     """A teacher of no one else's concern, so that granting them rights changes no
     other case's expectations."""
     s = api.school
-    return str(s.journal.hire_staff(s.admin, f"Учитель {n}", ["teacher"]))
+    return str(s.journal.access.hire_staff(s.admin, f"Учитель {n}", ["teacher"]))
 
 
 def fresh_deputy(api: Api, n: int) -> str:
     s = api.school
-    return str(s.journal.hire_staff(s.admin, f"Заместитель {n}", ["deputy"]))
+    return str(s.journal.access.hire_staff(s.admin, f"Заместитель {n}", ["deputy"]))
 
 
 def fresh_group(api: Api, n: int) -> str:
     s = api.school
-    return str(s.journal.form_group(s.admin, s.year_id, f"Закрываемая {n}", None))
+    return str(s.journal.setup.form_group(s.admin, s.year_id, f"Закрываемая {n}", None))
 
 
 def closed_group(api: Api, n: int) -> str:
     s = api.school
     group = fresh_group(api, n)
-    s.journal.close_period(s.deputy, s.year_id, 1, UUID(group))
+    s.journal.regulation.close_period(s.deputy, s.year_id, 1, UUID(group))
     return group
 
 
@@ -69,7 +69,8 @@ def application(api: Api, n: int) -> str:
     lesson_id, mark = marked(api, n)
     from domain.corrections import Target
 
-    return str(s.journal.file_correction(s.teacher, Target.MARK, UUID(lesson_id), UUID(mark),
+    return str(s.journal.corrections.file_correction(s.teacher, Target.MARK, UUID(lesson_id),
+                                                     UUID(mark),
                                          MarkValue.FIVE, f"З-{n}", date(2026, 10, 15),
                                          "Ошибка", "Заявление учителя"))
 
@@ -83,7 +84,8 @@ def lesson(api: Api, n: int) -> str:
 def absent_lesson(api: Api, n: int) -> str:
     lesson_id = UUID(lesson(api, n))
     s = api.school
-    s.journal.record_attendance(s.teacher, lesson_id, s.students[1], AttendanceStatus.ABSENT,
+    s.journal.lessons.record_attendance(s.teacher, lesson_id, s.students[1],
+                                        AttendanceStatus.ABSENT,
                                 None)
     return str(lesson_id)
 
@@ -91,7 +93,7 @@ def absent_lesson(api: Api, n: int) -> str:
 def marked(api: Api, n: int, student: int = 0) -> tuple[str, str]:
     lesson_id = UUID(lesson(api, n))
     s = api.school
-    mark = s.journal.record_mark(s.teacher, lesson_id, s.students[student], MarkValue.THREE)
+    mark = s.journal.lessons.record_mark(s.teacher, lesson_id, s.students[student], MarkValue.THREE)
     return str(lesson_id), str(mark)
 
 

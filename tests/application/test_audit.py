@@ -22,18 +22,18 @@ def test_every_stored_event_records_actor_capacity_instant_and_local_date(
         school: School) -> None:
     anna, boris, _ = school.students
     lesson = school.lesson()
-    school.journal.record_mark(school.teacher, lesson, anna, MarkValue.FIVE)
-    school.journal.record_attendance(school.teacher, lesson, boris, AttendanceStatus.ABSENT,
+    school.journal.lessons.record_mark(school.teacher, lesson, anna, MarkValue.FIVE)
+    school.journal.lessons.record_attendance(school.teacher, lesson, boris, AttendanceStatus.ABSENT,
                                      None)
-    school.journal.set_absence_reason(school.curator, lesson, boris,
+    school.journal.lessons.set_absence_reason(school.curator, lesson, boris,
                                       AbsenceReasonKind.UNEXCUSED, None)
-    notifications = school.journal.recorder.select_notifications(start=1, limit=10_000)
+    notifications = school.journal.store.recorder.select_notifications(start=1, limit=10_000)
     assert notifications
     for n in notifications:
-        event = school.journal.mapper.to_domain_event(n)
+        event = school.journal.store.mapper.to_domain_event(n)
         assert event.timestamp.utcoffset() is not None, type(event).__name__
         assert event.act.capacity and event.act.local_date, type(event).__name__
-    capacities = {school.journal.mapper.to_domain_event(n).act.capacity for n in notifications}
+    capacities = {school.journal.store.mapper.to_domain_event(n).act.capacity for n in notifications}
     assert {"system", "admin", "teacher", "curator"} <= capacities
 
 
@@ -60,7 +60,7 @@ def test_any_sequence_of_valid_commands_leaves_a_verifying_chain(
             day = date(2026, 9, 1) + timedelta(days=k)
             try:
                 if verb == "sheet":
-                    lid, ids = j.submit_lesson(
+                    lid, ids = j.lessons.submit_lesson(
                         s.teacher, s.assignment, day, 1 + k % 6, "Тема", None, "ordinary",
                         [AttendanceEntry(s.students[(who + 1) % 3], AttendanceStatus.LATE, 5)],
                         [MarkEntry(student, value)])
@@ -68,25 +68,25 @@ def test_any_sequence_of_valid_commands_leaves_a_verifying_chain(
                     marks.extend((lid, m) for m in ids)
                 elif verb == "mark" and lessons:
                     lid = lessons[k % len(lessons)]
-                    marks.append((lid, j.record_mark(s.teacher, lid, student, value)))
+                    marks.append((lid, j.lessons.record_mark(s.teacher, lid, student, value)))
                 elif verb in ("change", "cancel") and marks:
                     lid, mid = marks[k % len(marks)]
                     if verb == "change":
-                        j.change_mark(s.teacher, lid, mid, value)
+                        j.lessons.change_mark(s.teacher, lid, mid, value)
                     else:
-                        j.cancel_mark(s.teacher, lid, mid)
+                        j.lessons.cancel_mark(s.teacher, lid, mid)
                 elif verb == "absent" and lessons:
-                    j.record_attendance(s.teacher, lessons[k % len(lessons)], student,
+                    j.lessons.record_attendance(s.teacher, lessons[k % len(lessons)], student,
                                         AttendanceStatus.ABSENT, None)
                 elif verb == "reason" and lessons:
-                    j.set_absence_reason(s.curator, lessons[k % len(lessons)], student,
+                    j.lessons.set_absence_reason(s.curator, lessons[k % len(lessons)], student,
                                          AbsenceReasonKind.ORDER, "Приказ № 5")
                 elif verb == "transfer":
-                    j.transfer(s.admin, student, s.other_group, s.order, day)
+                    j.roster.transfer(s.admin, student, s.other_group, s.order, day)
             except DomainError:
                 pass  # a refused command writes nothing; the chain must still verify
         report = ej.verify(s.slug, ledger.KeyRing.from_directory(key_dir))
         assert report.ok, report.failure
-        assert report.count == j.recorder.max_notification_id()
+        assert report.count == j.store.recorder.max_notification_id()
     finally:
         ej.close()

@@ -32,8 +32,8 @@ def marked_school(school: School) -> School:
     anna, boris, _ = school.students
     for day in (date(2026, 10, 12), date(2026, 10, 13), date(2026, 10, 14)):
         lesson = school.lesson(day=day)
-        school.journal.record_mark(school.teacher, lesson, anna, MarkValue.THREE)
-        school.journal.record_mark(school.teacher, lesson, boris, MarkValue.FOUR)
+        school.journal.lessons.record_mark(school.teacher, lesson, anna, MarkValue.THREE)
+        school.journal.lessons.record_mark(school.teacher, lesson, boris, MarkValue.FOUR)
     return school
 
 
@@ -69,7 +69,8 @@ def test_concurrent_writers_never_fork_the_chain(ejournal: Ejournal, school: Sch
     def conduct(number: int) -> None:
         try:
             for day in days[:10]:
-                school.journal.conduct_lesson(school.teacher, school.assignment, day, number,
+                school.journal.lessons.conduct_lesson(school.teacher, school.assignment, day,
+                                                      number,
                                               "Тема", None, "ordinary")
         except Exception as error:  # pragma: no cover - reported below
             errors.append(error)

@@ -23,16 +23,16 @@ from tests.conftest import School
 
 
 def page(school: School, period: int = 1):  # type: ignore[no-untyped-def]
-    src = school.journal.journal_sources(school.teacher, school.group, school.math, period)
+    src = school.journal.reads.journal_sources(school.teacher, school.group, school.math, period)
     return journal_page(src.group, school.math, src.discipline_name, src.period, src.lessons)
 
 
 def test_a_recorded_mark_is_on_the_journal_page_with_the_average(school: School) -> None:
     anna = school.students[0]
     lesson = school.lesson(kind="control")
-    school.journal.record_mark(school.teacher, lesson, anna, MarkValue.FIVE)
+    school.journal.lessons.record_mark(school.teacher, lesson, anna, MarkValue.FIVE)
     second = school.lesson(day=date(2026, 10, 15), number=2)
-    school.journal.record_mark(school.teacher, second, anna, MarkValue.TWO)
+    school.journal.lessons.record_mark(school.teacher, second, anna, MarkValue.TWO)
     journal = page(school)
     row = next(r for r in journal.rows if r.student_id == anna)
     assert [c.value for c in row.cells[lesson].marks] == ["5"]
@@ -42,29 +42,30 @@ def test_a_recorded_mark_is_on_the_journal_page_with_the_average(school: School)
 
 def test_a_teacher_cannot_conduct_another_teachers_assignment(school: School) -> None:
     with pytest.raises(Forbidden):
-        school.journal.conduct_lesson(school.other_teacher, school.assignment,
+        school.journal.lessons.conduct_lesson(school.other_teacher, school.assignment,
                                       date(2026, 10, 14), 1, "Тема", None, "ordinary")
 
 
 def test_a_teacher_cannot_mark_in_another_teachers_lesson(school: School) -> None:
     lesson = school.lesson()
     with pytest.raises(Forbidden):
-        school.journal.record_mark(school.other_teacher, lesson, school.students[0],
+        school.journal.lessons.record_mark(school.other_teacher, lesson, school.students[0],
                                    MarkValue.FIVE)
 
 
 def test_the_substitute_conducts_only_on_the_appointed_day(school: School) -> None:
     day = date(2026, 10, 14)
-    school.journal.appoint_substitute(school.deputy, school.assignment,
+    school.journal.setup.appoint_substitute(school.deputy, school.assignment,
                                       school.other_teacher.person_id, day)
-    lesson_id = school.journal.conduct_lesson(school.other_teacher, school.assignment, day, 3,
+    lesson_id = school.journal.lessons.conduct_lesson(school.other_teacher, school.assignment,
+                                                      day, 3,
                                               "Замена: решение задач", None, "ordinary")
     lesson = school.journal.get(Lesson, lesson_id)
     assert lesson.substitute and lesson.teacher_id == school.other_teacher.person_id
-    first = next(iter(school.journal.repository.event_store.get(lesson_id)))
+    first = next(iter(school.journal.store.repository.event_store.get(lesson_id)))
     assert first.act.capacity == "substitute"
     with pytest.raises(Forbidden):
-        school.journal.conduct_lesson(school.other_teacher, school.assignment,
+        school.journal.lessons.conduct_lesson(school.other_teacher, school.assignment,
                                       date(2026, 10, 15), 3, "Тема", None, "ordinary")
 
 
@@ -81,21 +82,21 @@ def test_a_lesson_outside_every_period_is_refused(school: School) -> None:
 
 def test_no_mark_for_a_student_who_was_not_in_the_group_that_day(school: School) -> None:
     anna = school.students[0]
-    school.journal.transfer(school.admin, anna, school.other_group, school.order,
+    school.journal.roster.transfer(school.admin, anna, school.other_group, school.order,
                             date(2026, 10, 1))
     before = school.lesson(day=date(2026, 9, 30))
     after = school.lesson(day=date(2026, 10, 1))
-    school.journal.record_mark(school.teacher, before, anna, MarkValue.FOUR)
+    school.journal.lessons.record_mark(school.teacher, before, anna, MarkValue.FOUR)
     with pytest.raises(StudentNotInGroup):
-        school.journal.record_mark(school.teacher, after, anna, MarkValue.FOUR)
+        school.journal.lessons.record_mark(school.teacher, after, anna, MarkValue.FOUR)
     with pytest.raises(StudentNotInGroup):
-        school.journal.record_mark(school.teacher, after, school.outsider, MarkValue.FOUR)
+        school.journal.lessons.record_mark(school.teacher, after, school.outsider, MarkValue.FOUR)
 
 
 def test_a_transferred_student_keeps_earlier_cells_only(school: School) -> None:
     anna = school.students[0]
     before = school.lesson(day=date(2026, 9, 30))
-    school.journal.transfer(school.admin, anna, school.other_group, school.order,
+    school.journal.roster.transfer(school.admin, anna, school.other_group, school.order,
                             date(2026, 10, 1))
     after = school.lesson(day=date(2026, 10, 2))
     row = next(r for r in page(school).rows if r.student_id == anna)
@@ -104,7 +105,7 @@ def test_a_transferred_student_keeps_earlier_cells_only(school: School) -> None:
 
 def test_a_whole_lesson_is_submitted_in_one_transaction(school: School) -> None:
     anna, boris, vadim = school.students
-    lesson_id, mark_ids = school.journal.submit_lesson(
+    lesson_id, mark_ids = school.journal.lessons.submit_lesson(
         school.teacher, school.assignment, date(2026, 10, 14), 1, "Логарифмы", "§12",
         "ordinary",
         [AttendanceEntry(boris, AttendanceStatus.ABSENT),
@@ -119,15 +120,15 @@ def test_a_whole_lesson_is_submitted_in_one_transaction(school: School) -> None:
 
 def test_a_bad_line_in_a_lesson_sheet_writes_nothing(school: School) -> None:
     anna = school.students[0]
-    before = school.journal.recorder.max_notification_id()
+    before = school.journal.store.recorder.max_notification_id()
     with pytest.raises(StudentNotInGroup):
-        school.journal.submit_lesson(
+        school.journal.lessons.submit_lesson(
             school.teacher, school.assignment, date(2026, 10, 14), 1, "Логарифмы", None,
             "ordinary", [], [MarkEntry(anna, MarkValue.FIVE),
                              MarkEntry(school.outsider, MarkValue.FOUR)],
         )
-    assert school.journal.recorder.max_notification_id() == before
-    assert not school.journal._exists(Lesson.create_id(school.group, None,
+    assert school.journal.store.recorder.max_notification_id() == before
+    assert not school.journal.store.exists(Lesson.create_id(school.group, None,
                                                        date(2026, 10, 14), 1))
 
 
@@ -135,8 +136,8 @@ def test_resubmitting_a_sheet_adds_to_the_same_lesson(school: School) -> None:
     anna, boris, _ = school.students
     args = (school.teacher, school.assignment, date(2026, 10, 14), 1, "Логарифмы", None,
             "ordinary")
-    first, _ = school.journal.submit_lesson(*args, [], [MarkEntry(anna, MarkValue.FIVE)])
-    second, _ = school.journal.submit_lesson(*args, [], [MarkEntry(boris, MarkValue.THREE)])
+    first, _ = school.journal.lessons.submit_lesson(*args, [], [MarkEntry(anna, MarkValue.FIVE)])
+    second, _ = school.journal.lessons.submit_lesson(*args, [], [MarkEntry(boris, MarkValue.THREE)])
     lesson = school.journal.get(Lesson, first)
     assert first == second and len(lesson.marks) == 2
 
@@ -144,23 +145,24 @@ def test_resubmitting_a_sheet_adds_to_the_same_lesson(school: School) -> None:
 def test_the_curator_sets_an_absence_reason_in_own_group(school: School) -> None:
     boris = school.students[1]
     lesson = school.lesson()
-    school.journal.record_attendance(school.teacher, lesson, boris, AttendanceStatus.ABSENT,
+    school.journal.lessons.record_attendance(school.teacher, lesson, boris, AttendanceStatus.ABSENT,
                                      None)
-    school.journal.set_absence_reason(school.curator, lesson, boris, AbsenceReasonKind.ILLNESS,
+    school.journal.lessons.set_absence_reason(school.curator, lesson, boris,
+                                              AbsenceReasonKind.ILLNESS,
                                       "Справка № 42 от 15.10.2026")
     assert school.journal.get(Lesson, lesson).reasons[boris].kind.excused
     with pytest.raises(Forbidden):
-        school.journal.set_absence_reason(school.other_teacher, lesson, boris,
+        school.journal.lessons.set_absence_reason(school.other_teacher, lesson, boris,
                                           AbsenceReasonKind.UNEXCUSED, None)
 
 
 def test_a_marks_history_shows_every_value_with_who_and_when(school: School) -> None:
     anna = school.students[0]
     lesson = school.lesson()
-    mark = school.journal.record_mark(school.teacher, lesson, anna, MarkValue.THREE)
-    school.journal.change_mark(school.teacher, lesson, mark, MarkValue.FOUR)
-    school.journal.cancel_mark(school.teacher, lesson, mark)
-    lesson_agg, events, names = school.journal.mark_history_sources(school.guardian, lesson,
+    mark = school.journal.lessons.record_mark(school.teacher, lesson, anna, MarkValue.THREE)
+    school.journal.lessons.change_mark(school.teacher, lesson, mark, MarkValue.FOUR)
+    school.journal.lessons.cancel_mark(school.teacher, lesson, mark)
+    lesson_agg, events, names = school.journal.reads.mark_history_sources(school.guardian, lesson,
                                                                     mark)
     history = mark_history(lesson_agg, mark, events, names)
     assert [(e.action, e.value) for e in history.entries] == [
@@ -173,11 +175,11 @@ def test_a_marks_history_shows_every_value_with_who_and_when(school: School) -> 
 def test_a_stale_previous_value_is_a_conflict_not_a_lost_update(school: School) -> None:
     anna = school.students[0]
     lesson = school.lesson()
-    mark = school.journal.record_mark(school.teacher, lesson, anna, MarkValue.THREE)
-    school.journal.change_mark(school.teacher, lesson, mark, MarkValue.FOUR,
+    mark = school.journal.lessons.record_mark(school.teacher, lesson, anna, MarkValue.THREE)
+    school.journal.lessons.change_mark(school.teacher, lesson, mark, MarkValue.FOUR,
                                previous_value=MarkValue.THREE)
     with pytest.raises(StaleVersion):
-        school.journal.change_mark(school.teacher, lesson, mark, MarkValue.FIVE,
+        school.journal.lessons.change_mark(school.teacher, lesson, mark, MarkValue.FIVE,
                                    previous_value=MarkValue.THREE)
     assert school.journal.get(Lesson, lesson).marks[mark].value is MarkValue.FOUR
 
@@ -192,18 +194,18 @@ def test_concurrent_saves_of_one_lesson_conflict(school: School) -> None:
     from domain.values import Act
 
     act = Act(school.teacher.person_id, "teacher", date(2026, 10, 15))
-    first, second = j._get(Lesson, lesson_id), j._get(Lesson, lesson_id)
+    first, second = j.store.load(Lesson, lesson_id), j.store.load(Lesson, lesson_id)
     first.record_mark(uuid4(), anna, MarkValue.FIVE, roster, act)
     second.record_mark(uuid4(), boris, MarkValue.TWO, roster, act)
-    j._save(first)
+    j.store.commit(first)
     with pytest.raises(StaleVersion):
-        j._save(second)
+        j.store.commit(second)
     assert [m.student_id for m in j.get(Lesson, lesson_id).marks.values()] == [anna]
 
 
 def test_a_writer_reads_its_write_immediately(school: School) -> None:
     lesson = school.lesson()
-    mark = school.journal.record_mark(school.teacher, lesson, school.students[0],
+    mark = school.journal.lessons.record_mark(school.teacher, lesson, school.students[0],
                                       MarkValue.FIVE)
     row = next(r for r in page(school).rows if r.student_id == school.students[0])
     assert row.cells[lesson].marks[0].mark_id == mark

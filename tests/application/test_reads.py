@@ -15,8 +15,8 @@ from tests.conftest import School
 def test_a_guardian_reads_the_own_childs_diary(school: School) -> None:
     anna = school.students[0]
     lesson = school.lesson(day=date(2026, 10, 13))
-    school.journal.record_mark(school.teacher, lesson, anna, MarkValue.FIVE)
-    src = school.journal.diary_sources(school.guardian, anna, date(2026, 10, 12),
+    school.journal.lessons.record_mark(school.teacher, lesson, anna, MarkValue.FIVE)
+    src = school.journal.reads.diary_sources(school.guardian, anna, date(2026, 10, 12),
                                        date(2026, 10, 18))
     d = diary(src.institution, src.student, src.lessons, date(2026, 10, 12), date(2026, 10, 18))
     assert [(x.discipline_name, [m.value for m in x.marks]) for x in d.lessons] == [
@@ -26,30 +26,30 @@ def test_a_guardian_reads_the_own_childs_diary(school: School) -> None:
 @pytest.mark.parametrize("who", ["guardian", "student"])
 def test_family_cannot_read_another_students_diary(school: School, who: str) -> None:
     with pytest.raises(NotFound):
-        school.journal.diary_sources(getattr(school, who), school.students[1],
+        school.journal.reads.diary_sources(getattr(school, who), school.students[1],
                                      date(2026, 10, 12), date(2026, 10, 18))
 
 
 def test_a_diary_spans_at_most_31_days(school: School) -> None:
     with pytest.raises(InvalidValue):
-        school.journal.diary_sources(school.student, school.students[0], date(2026, 9, 1),
+        school.journal.reads.diary_sources(school.student, school.students[0], date(2026, 9, 1),
                                      date(2026, 10, 15))
 
 
 def test_the_diary_follows_the_student_across_a_transfer(school: School) -> None:
     anna = school.students[0]
     school.lesson(day=date(2026, 9, 30))
-    school.journal.transfer(school.admin, anna, school.other_group, school.order,
+    school.journal.roster.transfer(school.admin, anna, school.other_group, school.order,
                             date(2026, 10, 1))
     school.lesson(day=date(2026, 10, 1))
-    src = school.journal.diary_sources(school.student, anna, date(2026, 9, 28),
+    src = school.journal.reads.diary_sources(school.student, anna, date(2026, 9, 28),
                                        date(2026, 10, 4))
     assert [lesson.day for lesson in src.lessons] == [date(2026, 9, 30)]
 
 
 def test_journal_readers_are_administration_curator_and_the_teacher(school: School) -> None:
     for actor in (school.director, school.deputy, school.admin, school.curator, school.teacher):
-        school.journal.journal_sources(actor, school.group, school.math, 1)
+        school.journal.reads.journal_sources(actor, school.group, school.math, 1)
     for actor in (school.other_teacher, school.guardian, school.student):
         with pytest.raises(Forbidden):
-            school.journal.journal_sources(actor, school.group, school.math, 1)
+            school.journal.reads.journal_sources(actor, school.group, school.math, 1)
