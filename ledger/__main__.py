@@ -2,7 +2,8 @@
 
     python -m ledger verify EXPORT.jsonl --keys DIR [--expect-head POSITION:HEXHASH]
 
-Reads the export line by line and the `<key_id>.pub` files of DIR. Prints
+Reads the export line by line and, from DIR, the `<key_id>.pub` files of the keys that
+DIR/KEYS lists (only those are trusted; see ledger.keys). Prints
 `OK <count> entries, head <position>:<hexhash>` and exits 0, or
 `FAILED at position <p>: <kind>: <detail>` and exits 1; exits 2 on a usage error or an
 unreadable file (message on stderr).
@@ -43,7 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     v = sub.add_parser("verify", help="verify an exported chain")
     v.add_argument("export", type=Path, help="the JSON-lines export file")
     v.add_argument("--keys", type=Path, required=True,
-                   help="directory of <key_id>.pub files (private keys not needed)")
+                   help="directory of <key_id>.pub files and the KEYS index of the "
+                        "trusted ones (private keys not needed)")
     v.add_argument("--expect-head", type=parse_head, metavar="POSITION:HEXHASH",
                    help="a head published earlier; catches a truncated or rewritten chain")
     try:

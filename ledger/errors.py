@@ -19,20 +19,22 @@ class EncodingError(LedgerError, ValueError):
 
 
 class KeyNotFound(LedgerError, KeyError):
-    """There is no usable signing key: no key directory, no `ACTIVE` file, or no private
-    key file for the key that `ACTIVE` names."""
+    """There is no usable key: no key directory, no `ACTIVE` file, or no private key
+    file for the key that `ACTIVE` names; for a key ring, no `KEYS` index, an index that
+    lists no key, or no `.pub` file for a key the index lists."""
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else "key not found"
 
 
 class UnsafeKeyPermissions(LedgerError):
-    """A private key file is accessible to group or others (mode & 0o077 != 0)."""
+    """A private key file is accessible to group or others (mode & 0o077 != 0), or a key
+    directory or its `KEYS` index is writable by group or others (mode & 0o022 != 0)."""
 
 
 class InvalidKeyFile(LedgerError):
-    """A key file cannot be used: not hex, not 32 bytes, not an Ed25519 PEM key, or an
-    `ACTIVE` file that does not hold a key id."""
+    """A key file cannot be used: not hex, not 32 bytes, not an Ed25519 PEM key, an
+    `ACTIVE` file that does not hold a key id, or a `KEYS` line that is not a key id."""
 
 
 class KeyFileMismatch(InvalidKeyFile):

@@ -4,10 +4,25 @@ Layout of a key directory (mode 0700):
 
     <key_id>.key   PKCS#8 PEM private key, unencrypted, mode 0600
     <key_id>.pub   lowercase hex of the raw 32-byte public key, one line + newline
+    KEYS           the index: ids of the trusted keys, one a line + newline, oldest
+                   first, mode 0644
     ACTIVE         the id of the signing key, one line + newline
 
-Rotation is `generate_key` again: a new key becomes ACTIVE, old keys stay so entries
-signed before the change still verify. An auditor needs only the `.pub` files.
+Trust comes from KEYS, not from the files present: `KeyRing.from_directory` loads exactly
+the keys KEYS lists and ignores any other `.pub` (a `.pub` cannot lie about its key, its
+name must be the key id of its content). A listed key whose `.pub` is missing or malformed,
+a directory without KEYS, and a directory or KEYS writable by group or others
+(mode & 0o022) are refused. `Signer.from_directory` refuses such a directory too.
+
+Rotation is `generate_key` again: a new key is appended to KEYS and becomes ACTIVE, old
+keys stay so entries signed before the change still verify. An auditor needs only the
+`.pub` files and KEYS.
+
+A key directory made before KEYS existed: `generate_key` (e.g. a key rotation) first lists
+in KEYS the key pairs already there (each `<key_id>.key` with its `<key_id>.pub`, oldest
+first), then the new key. To keep the keys without rotating, or for a directory of `.pub`
+files alone, write the ids of the keys you trust to DIR/KEYS yourself, one a line, e.g.
+`for f in DIR/*.pub; do basename "$f" .pub; done > DIR/KEYS` after checking each file.
 """
 
 from __future__ import annotations
@@ -15,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -35,6 +51,7 @@ from ledger.errors import (
 )
 
 ACTIVE = "ACTIVE"  # file naming the signing key
+INDEX = "KEYS"  # file listing the trusted keys
 PRIVATE_SUFFIX = ".key"
 PUBLIC_SUFFIX = ".pub"
 DIRECTORY_MODE = 0o700
@@ -56,6 +73,65 @@ def _fsync_directory(directory: Path) -> None:
             os.close(fd)
 
 
+def _check_directory(directory: Path) -> None:
+    """KeyNotFound if `directory` is not a directory, UnsafeKeyPermissions if group or
+    others may write it (they could add or replace key files)."""
+    try:
+        mode = os.stat(directory).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        raise KeyNotFound(f"{directory} is not a directory") from None
+    if not stat.S_ISDIR(mode):
+        raise KeyNotFound(f"{directory} is not a directory")
+    if mode & 0o022:
+        raise UnsafeKeyPermissions(
+            f"{directory} has mode {mode & 0o777:04o}: a key directory must not be writable "
+            "by group or others (chmod 700)")
+
+
+def _read_index(directory: Path) -> list[str] | None:
+    """The key ids that `directory/KEYS` lists, in order, without repeats; None if there
+    is no KEYS. UnsafeKeyPermissions if group or others may write KEYS (checked on the
+    opened file before its contents are read), InvalidKeyFile if a line is not a key id."""
+    path = directory / INDEX
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        mode = os.fstat(f.fileno()).st_mode
+        if not stat.S_ISREG(mode):
+            raise InvalidKeyFile(f"{path} is not a regular file")
+        if mode & 0o022:
+            raise UnsafeKeyPermissions(
+                f"{path} has mode {mode & 0o777:04o}: it must not be writable by group or "
+                "others (chmod 644)")
+        data = f.read()
+    try:
+        lines = data.decode("ascii").splitlines()
+    except UnicodeDecodeError:
+        raise InvalidKeyFile(f"{path} does not hold key ids") from None
+    ids: list[str] = []
+    for number, line in enumerate(lines, 1):
+        kid = line.strip()
+        if not kid:
+            continue
+        if not _KEY_ID.fullmatch(kid):
+            raise InvalidKeyFile(f"{path}, line {number}: not a key id")
+        if kid not in ids:
+            ids.append(kid)
+    return ids
+
+
+def _key_pairs(directory: Path) -> list[str]:
+    """The ids of the key pairs (`<key_id>.key` and `<key_id>.pub`) in `directory`,
+    oldest private key first: what a directory made before KEYS existed trusts."""
+    pairs = [(path.stat().st_mtime_ns, path.stem)
+             for path in directory.glob(f"*{PRIVATE_SUFFIX}")
+             if _KEY_ID.fullmatch(path.stem)
+             and (directory / f"{path.stem}{PUBLIC_SUFFIX}").is_file()]
+    return [kid for _, kid in sorted(pairs)]
+
+
 def _write_atomically(directory: Path, name: str, data: bytes, mode: int) -> None:
     """Writes `data` to a temporary file in `directory`, then renames it to `name`."""
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
@@ -73,18 +149,29 @@ def _write_atomically(directory: Path, name: str, data: bytes, mode: int) -> Non
 
 
 def generate_key(directory: Path) -> str:
-    """Creates a new Ed25519 key in `directory`, makes it the ACTIVE key and returns
-    its key id (see `ledger.encoding.key_id`).
+    """Creates a new Ed25519 key in `directory`, adds it to the KEYS index, makes it the
+    ACTIVE key and returns its key id (see `ledger.encoding.key_id`).
 
-    Creates `directory` (and parents) if needed and sets it to mode 0700. Writes
-    `<key_id>.key` (PKCS#8 PEM, unencrypted) through os.open(O_CREAT | O_EXCL | O_WRONLY,
-    0o600), so the private key never exists with wider permissions; then `<key_id>.pub`
-    (hex of the raw public key + newline); then replaces `ACTIVE` atomically (temporary
-    file + os.replace). Older keys are left in place. Precondition: the caller may
-    write `directory`; OSError otherwise."""
+    Creates `directory` (and parents) if needed and sets it to mode 0700; refuses
+    (UnsafeKeyPermissions) an existing directory that group or others may write and that
+    is not empty, since its files may not be ours. Writes `<key_id>.key` (PKCS#8 PEM,
+    unencrypted) through os.open(O_CREAT | O_EXCL | O_WRONLY, 0o600), so the private key
+    never exists with wider permissions; then `<key_id>.pub` (hex of the raw public key +
+    newline); then replaces KEYS (the ids it listed, or for a directory without KEYS its
+    existing key pairs, then the new id), then ACTIVE, each atomically (temporary file +
+    os.replace). Older keys are left in place. Raises InvalidKeyFile or
+    UnsafeKeyPermissions for a KEYS that KeyRing.from_directory would refuse.
+    Precondition: the caller may write `directory`; OSError otherwise."""
     directory = Path(directory)
     directory.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
+    if os.stat(directory).st_mode & 0o022 and any(directory.iterdir()):
+        raise UnsafeKeyPermissions(
+            f"{directory} is writable by group or others and not empty: check its files, "
+            "then chmod 700 it")
     os.chmod(directory, DIRECTORY_MODE)
+    trusted = _read_index(directory)
+    if trusted is None:
+        trusted = _key_pairs(directory)
     private = Ed25519PrivateKey.generate()
     raw = _raw_public(private.public_key())
     kid = key_id(raw)
@@ -104,6 +191,8 @@ def generate_key(directory: Path) -> str:
         raise
     _write_atomically(directory, f"{kid}{PUBLIC_SUFFIX}", (raw.hex() + "\n").encode("ascii"),
                       PUBLIC_KEY_MODE)
+    _write_atomically(directory, INDEX, "".join(f"{k}\n" for k in [*trusted, kid]).encode(
+        "ascii"), PUBLIC_KEY_MODE)
     _write_atomically(directory, ACTIVE, (kid + "\n").encode("ascii"), PRIVATE_KEY_MODE)
     _fsync_directory(directory)
     return kid
@@ -135,12 +224,14 @@ class Signer:
     def from_directory(cls, directory: Path) -> Signer:
         """The signer of the key that `directory/ACTIVE` names.
 
-        Raises KeyNotFound if there is no ACTIVE file or no `<key_id>.key` for it;
-        UnsafeKeyPermissions if the private key file's mode has any group or other bit
-        (mode & 0o077), checked on the opened file before its contents are read;
+        Raises KeyNotFound if `directory` is not a directory, there is no ACTIVE file or
+        no `<key_id>.key` for it; UnsafeKeyPermissions if group or others may write
+        `directory` (mode & 0o022), or if the private key file's mode has any group or
+        other bit (mode & 0o077), checked on the opened file before its contents are read;
         InvalidKeyFile if ACTIVE does not hold a key id or the file is not an Ed25519
         PEM key; KeyFileMismatch if the key's id is not the one ACTIVE names."""
         directory = Path(directory)
+        _check_directory(directory)
         try:
             kid = (directory / ACTIVE).read_text(encoding="ascii").strip()
         except FileNotFoundError:
@@ -194,27 +285,40 @@ class KeyRing:
 
     @classmethod
     def from_directory(cls, directory: Path) -> KeyRing:
-        """Every `<key_id>.pub` in `directory` (private keys are neither needed nor
-        read, so an auditor's directory of `.pub` files suffices).
+        """The keys that `directory/KEYS` lists, each read from its `<key_id>.pub`
+        (private keys are neither needed nor read, so an auditor's directory of `.pub`
+        files and KEYS suffices). A `.pub` that KEYS does not list is ignored.
 
-        Each file holds the hex of a raw 32-byte public key (surrounding whitespace
-        ignored). Raises KeyNotFound if `directory` is not a directory, InvalidKeyFile
-        if a file is not such hex, KeyFileMismatch if a file's name is not the key id of
-        its content."""
+        Each `.pub` holds the hex of a raw 32-byte public key (surrounding whitespace
+        ignored). Raises KeyNotFound if `directory` is not a directory, has no KEYS,
+        KEYS lists no key, or a listed key has no `.pub`; UnsafeKeyPermissions if group or
+        others may write `directory` or KEYS (mode & 0o022); InvalidKeyFile if a line of
+        KEYS is not a key id or a listed `.pub` is not such hex; KeyFileMismatch if a
+        listed `.pub` holds another key than its name says."""
         directory = Path(directory)
-        if not directory.is_dir():
-            raise KeyNotFound(f"{directory} is not a directory")
+        _check_directory(directory)
+        ids = _read_index(directory)
+        if ids is None:
+            raise KeyNotFound(
+                f"{directory} has no {INDEX} index of trusted keys: list the ids of the keys "
+                f"you trust in {directory / INDEX}, one a line (see ledger.keys)")
+        if not ids:
+            raise KeyNotFound(f"{directory / INDEX} lists no key")
         keys: dict[str, bytes] = {}
-        for path in sorted(directory.glob(f"*{PUBLIC_SUFFIX}")):
+        for kid in ids:
+            path = directory / f"{kid}{PUBLIC_SUFFIX}"
             try:
                 raw = bytes.fromhex(path.read_text(encoding="ascii").strip())
+            except FileNotFoundError:
+                raise KeyNotFound(f"{directory / INDEX} lists {kid}, which has no {path.name}"
+                                  ) from None
             except (UnicodeDecodeError, ValueError):
                 raise InvalidKeyFile(f"{path} does not hold a hex public key") from None
             if len(raw) != PUBLIC_KEY_SIZE:
                 raise InvalidKeyFile(f"{path} does not hold a 32-byte public key")
-            if key_id(raw) != path.stem:
+            if key_id(raw) != kid:
                 raise KeyFileMismatch(f"{path.name} holds the public key of {key_id(raw)}")
-            keys[path.stem] = raw
+            keys[kid] = raw
         return cls(keys)
 
     def __contains__(self, key_id: object) -> bool:

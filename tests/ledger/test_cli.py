@@ -20,7 +20,8 @@ CHAIN = "ejournal:школа-7"
 
 
 def write_export(tmp_path: Path, n: int = 4) -> tuple[Path, Path, list[ledger.StoredEntry]]:
-    """An export of an n-entry chain and a directory holding only the public key."""
+    """An export of an n-entry chain and a directory holding only the public key and the
+    index of trusted keys."""
     keys = tmp_path / "keys"
     kid = ledger.generate_key(keys)
     signer = ledger.Signer.from_directory(keys)
@@ -34,8 +35,9 @@ def write_export(tmp_path: Path, n: int = 4) -> tuple[Path, Path, list[ledger.St
     lines = [ledger.export_header(CHAIN)] + [ledger.export_line(e) for e in entries]
     export.write_text("\n".join(lines) + "\n", encoding="utf-8")
     public = tmp_path / "public"
-    public.mkdir()
+    public.mkdir(mode=0o700)
     shutil.copy(keys / f"{kid}.pub", public)
+    shutil.copy(keys / "KEYS", public)
     return export, public, entries
 
 
@@ -152,6 +154,24 @@ def test_cli_refuses_a_malformed_published_head_with_exit_2(tmp_path: Path,
     export, public, _ = write_export(tmp_path)
     result = run("verify", export, "--keys", public, "--expect-head", head)
     assert result.returncode == 2 and result.stdout == ""
+
+
+def test_cli_fails_a_chain_signed_by_a_key_dropped_into_the_key_directory(
+        tmp_path: Path) -> None:
+    _, public, _ = write_export(tmp_path)
+    forged, _, _ = write_export(tmp_path / "forger")  # another key signs a whole chain
+    for pub in (tmp_path / "forger" / "public").glob("*.pub"):
+        shutil.copy(pub, public)
+    result = run("verify", forged, "--keys", public)
+    assert result.returncode == 1, result.stdout
+    assert result.stdout.startswith("FAILED at position 1: ")
+
+
+def test_cli_refuses_a_key_directory_without_an_index_with_exit_2(tmp_path: Path) -> None:
+    export, public, _ = write_export(tmp_path)
+    (public / "KEYS").unlink()
+    result = run("verify", export, "--keys", public)
+    assert result.returncode == 2 and "KEYS" in result.stderr
 
 
 def test_cli_exits_2_on_a_malformed_export(tmp_path: Path) -> None:

@@ -45,6 +45,7 @@ def test_keys_stay_private_under_a_permissive_umask(tmp_path: Path,
     assert mode(tmp_path / "keys") == 0o700
     assert mode(tmp_path / "keys" / f"{kid}.key") == 0o600
     assert mode(tmp_path / "keys" / "ACTIVE") & 0o077 == 0
+    assert mode(tmp_path / "keys" / "KEYS") & 0o022 == 0
 
 
 def test_an_existing_open_directory_is_narrowed_to_0700(tmp_path: Path) -> None:
@@ -70,7 +71,7 @@ def test_active_names_the_new_key_and_no_temporary_file_is_left(tmp_path: Path) 
     kid = ledger.generate_key(tmp_path)
     assert (tmp_path / "ACTIVE").read_text().strip() == kid
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        ["ACTIVE", f"{kid}.key", f"{kid}.pub"])
+        ["ACTIVE", "KEYS", f"{kid}.key", f"{kid}.pub"])
 
 
 def test_key_id_is_the_hex_of_the_first_16_bytes_of_sha256_of_the_public_key(
@@ -92,7 +93,65 @@ def test_rotation_keeps_old_public_keys_so_old_signatures_verify(tmp_path: Path)
     assert ring.verify(old.key_id, HASH, signature)
 
 
+def test_the_index_lists_every_key_once_in_the_order_made(tmp_path: Path) -> None:
+    kids = [ledger.generate_key(tmp_path) for _ in range(3)]
+    assert (tmp_path / "KEYS").read_text() == "".join(f"{k}\n" for k in kids)
+
+
+def test_a_directory_made_before_the_index_gets_its_key_pairs_indexed(
+        tmp_path: Path) -> None:
+    first, second = ledger.generate_key(tmp_path), ledger.generate_key(tmp_path)
+    (tmp_path / "KEYS").unlink()
+    os.utime(tmp_path / f"{second}.key", ns=(1, 1))  # the older private key comes first
+    loose = other_public_key(tmp_path)  # a .pub alone is not adopted
+    third = ledger.generate_key(tmp_path)
+    assert (tmp_path / "KEYS").read_text().split() == [second, first, third]
+    assert loose not in ledger.KeyRing.from_directory(tmp_path)
+
+
+def test_an_open_directory_that_holds_files_is_refused_not_adopted(tmp_path: Path) -> None:
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "KEYS").write_text("0" * 32 + "\n")
+    os.chmod(tmp_path / "keys", 0o777)
+    with pytest.raises(ledger.UnsafeKeyPermissions):
+        ledger.generate_key(tmp_path / "keys")
+    assert sorted(p.name for p in (tmp_path / "keys").iterdir()) == ["KEYS"]
+
+
+def test_an_empty_open_directory_is_narrowed_to_0700(tmp_path: Path) -> None:
+    (tmp_path / "keys").mkdir()
+    os.chmod(tmp_path / "keys", 0o777)
+    ledger.generate_key(tmp_path / "keys")
+    assert mode(tmp_path / "keys") == 0o700
+
+
+@pytest.mark.parametrize("content", ["not a key id\n", "../x\n", "\xff\n"])
+def test_generate_key_refuses_a_malformed_index(tmp_path: Path, content: str) -> None:
+    ledger.generate_key(tmp_path)
+    (tmp_path / "KEYS").write_bytes(content.encode("latin-1"))
+    with pytest.raises(ledger.InvalidKeyFile):
+        ledger.generate_key(tmp_path)
+
+
 # Signer.from_directory ------------------------------------------------------------------
+
+@pytest.mark.parametrize("unsafe", [0o720, 0o702, 0o770, 0o777])
+def test_a_key_directory_writable_by_group_or_others_is_refused(tmp_path: Path,
+                                                                unsafe: int) -> None:
+    ledger.generate_key(tmp_path / "keys")
+    os.chmod(tmp_path / "keys", unsafe)
+    with pytest.raises(ledger.UnsafeKeyPermissions):
+        ledger.Signer.from_directory(tmp_path / "keys")
+    with pytest.raises(ledger.UnsafeKeyPermissions):
+        ledger.KeyRing.from_directory(tmp_path / "keys")
+
+
+def test_a_key_directory_readable_by_others_is_accepted(tmp_path: Path) -> None:
+    kid = ledger.generate_key(tmp_path / "keys")
+    os.chmod(tmp_path / "keys", 0o755)
+    assert ledger.Signer.from_directory(tmp_path / "keys").key_id == kid
+    assert kid in ledger.KeyRing.from_directory(tmp_path / "keys")
+
 
 @pytest.mark.parametrize("unsafe", [0o640, 0o604, 0o620, 0o610])
 def test_a_private_key_open_to_group_or_others_is_refused(tmp_path: Path,
@@ -152,26 +211,92 @@ def test_the_signer_repr_shows_no_key_material() -> None:
     assert repr(signer) == f"Signer(key_id={signer.key_id!r})"
 
 
-def test_an_auditor_keyring_needs_only_public_keys(tmp_path: Path) -> None:
+def other_public_key(directory: Path, seed: bytes = b"\x07" * 32) -> str:
+    """Writes, correctly named, the .pub of a key that `directory` never made."""
+    raw = ledger.Signer(Ed25519PrivateKey.from_private_bytes(seed)).public_key_raw
+    kid = ledger.key_id(raw)
+    (directory / f"{kid}.pub").write_text(raw.hex() + "\n")
+    return kid
+
+
+def test_an_auditor_keyring_needs_only_public_keys_and_the_index(tmp_path: Path) -> None:
     kid = ledger.generate_key(tmp_path / "keys")
     signature = ledger.Signer.from_directory(tmp_path / "keys").sign(HASH)
-    (tmp_path / "public").mkdir()
+    (tmp_path / "public").mkdir(mode=0o700)
     shutil.copy(tmp_path / "keys" / f"{kid}.pub", tmp_path / "public")
+    shutil.copy(tmp_path / "keys" / "KEYS", tmp_path / "public")
     ring = ledger.KeyRing.from_directory(tmp_path / "public")
     assert kid in ring and ring.verify(kid, HASH, signature)
     assert not ring.verify(kid, b"\x02" * 32, signature)
 
 
 def test_a_public_key_file_under_a_wrong_name_is_refused(tmp_path: Path) -> None:
-    kid = ledger.generate_key(tmp_path)
-    (tmp_path / f"{kid}.pub").rename(tmp_path / f"{'0' * 32}.pub")
+    first = ledger.generate_key(tmp_path)
+    second = ledger.generate_key(tmp_path)
+    os.replace(tmp_path / f"{first}.pub", tmp_path / f"{second}.pub")
+    (tmp_path / "KEYS").write_text(f"{second}\n")
     with pytest.raises(ledger.KeyFileMismatch):
         ledger.KeyRing.from_directory(tmp_path)
 
 
-def test_a_public_key_file_that_is_not_hex_is_refused(tmp_path: Path) -> None:
-    (tmp_path / f"{'0' * 32}.pub").write_text("not hex\n")
+@pytest.mark.parametrize("content", ["not hex\n", "00" * 31 + "\n", "\xff\n"])
+def test_a_listed_public_key_file_that_is_malformed_is_refused(tmp_path: Path,
+                                                               content: str) -> None:
+    kid = ledger.generate_key(tmp_path)
+    (tmp_path / f"{kid}.pub").write_bytes(content.encode("latin-1"))
     with pytest.raises(ledger.InvalidKeyFile):
+        ledger.KeyRing.from_directory(tmp_path)
+
+
+def test_a_public_key_file_not_in_the_index_is_not_trusted(tmp_path: Path) -> None:
+    kid = ledger.generate_key(tmp_path)
+    planted = other_public_key(tmp_path)
+    ring = ledger.KeyRing.from_directory(tmp_path)
+    assert planted not in ring and kid in ring and len(ring) == 1
+
+
+def test_an_unlisted_malformed_public_key_file_is_ignored(tmp_path: Path) -> None:
+    kid = ledger.generate_key(tmp_path)
+    (tmp_path / f"{'0' * 32}.pub").write_text("not hex\n")
+    assert list(ledger.KeyRing.from_directory(tmp_path)) == [kid]
+
+
+def test_a_listed_key_without_its_public_key_file_is_key_not_found(tmp_path: Path) -> None:
+    kid = ledger.generate_key(tmp_path)
+    (tmp_path / f"{kid}.pub").unlink()
+    with pytest.raises(ledger.KeyNotFound, match=kid):
+        ledger.KeyRing.from_directory(tmp_path)
+
+
+def test_a_key_directory_without_an_index_is_refused(tmp_path: Path) -> None:
+    ledger.generate_key(tmp_path)
+    (tmp_path / "KEYS").unlink()
+    with pytest.raises(ledger.KeyNotFound, match="KEYS"):
+        ledger.KeyRing.from_directory(tmp_path)
+
+
+@pytest.mark.parametrize("content", ["", "\n\n"])
+def test_an_index_that_lists_no_key_is_key_not_found(tmp_path: Path, content: str) -> None:
+    ledger.generate_key(tmp_path)
+    (tmp_path / "KEYS").write_text(content)
+    with pytest.raises(ledger.KeyNotFound):
+        ledger.KeyRing.from_directory(tmp_path)
+
+
+@pytest.mark.parametrize("line", ["../etc/passwd", "0" * 31, "0" * 33, "A" * 32, "# ids"])
+def test_an_index_line_that_is_not_a_key_id_is_refused(tmp_path: Path, line: str) -> None:
+    kid = ledger.generate_key(tmp_path)
+    (tmp_path / "KEYS").write_text(f"{kid}\n{line}\n")
+    with pytest.raises(ledger.InvalidKeyFile):
+        ledger.KeyRing.from_directory(tmp_path)
+
+
+@pytest.mark.parametrize("unsafe", [0o664, 0o646, 0o666])
+def test_an_index_writable_by_group_or_others_is_refused(tmp_path: Path,
+                                                         unsafe: int) -> None:
+    ledger.generate_key(tmp_path)
+    os.chmod(tmp_path / "KEYS", unsafe)
+    with pytest.raises(ledger.UnsafeKeyPermissions):
         ledger.KeyRing.from_directory(tmp_path)
 
 
