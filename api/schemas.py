@@ -209,12 +209,19 @@ class WindowIn(Body):
     days: Annotated[int, Field(ge=0, le=60)] = 0
 
 
-class PolicyIn(Body):
+class PolicyDraftIn(Body):
     preset: str | None = Field(None, description="шаблон положения (GET /policy → presets)")
     windows: dict[str, WindowIn] | None = None
     weights: dict[WorkKind, Annotated[int, Field(ge=1, le=10)]] | None = None
     rounding: str = "half_up"
     marks_enabled: bool | None = None
+
+
+class PolicyIn(PolicyDraftIn):
+    order: Order
+
+
+class OrderIn(Body):
     order: Order
 
 

@@ -8,26 +8,105 @@ from uuid import UUID
 from application.actors import Actor
 from application.store import Area
 from application.unit_of_work import units_of_work
-from domain.errors import (
-    Forbidden,
-    NotFound,
-)
+from domain.access import Credentials
+from domain.errors import Forbidden, InvalidValue, NotFound
 from domain.groups import Group
 from domain.lessons import Lesson
-from domain.people import StaffMember, Student
-from domain.values import (
-    Capacity,
-)
+from domain.people import Guardian, StaffMember, Student
+from domain.values import STAFF_ROLES, Capacity, Role
+
+STAFF_ROLE_NAMES = frozenset(r.value for r in STAFF_ROLES)
+PERSON_KINDS: dict[str, type] = {"staff": StaffMember, "student": Student, "guardian": Guardian}
 
 
 @units_of_work
 class Access(Area):
+    # Role grants ----------------------------------------------------------------------
     def hire_staff(self, actor: Actor | None, full_name: str, roles: list[str]) -> UUID:
-        """`actor=None` only from the command line (bootstrap of the first administrator)."""
-        capacity = actor.administration() if actor else Capacity.SYSTEM
+        """`actor=None` only from the command line, acting on the founder's order: the
+        only way to appoint a director. Through the API (see `may_grant`): the director
+        grants deputy and administrator roles; the administration grants the teacher
+        role; nobody grants "director", nor a role they do not hold themselves."""
+        if actor is None:
+            capacity = Capacity.SYSTEM
+        else:
+            capacity = actor.administration()
+            refused = sorted(r for r in set(roles)
+                             if r in STAFF_ROLE_NAMES and not self.may_grant(actor, r))
+            if refused:
+                raise Forbidden("Недостаточно прав, чтобы назначить роль: "
+                                + ", ".join(refused) + ". Роли заместителя и администратора "
+                                "назначает директор; роль директора — только приказом "
+                                "учредителя (командная строка).", roles=refused)
         member = StaffMember.hire(full_name, roles, self._act(actor, capacity))
         self._save(member)
         return member.id
+
+    @staticmethod
+    def may_grant(actor: Actor, role: str) -> bool:
+        """Whether `actor` may give a staff member `role` through the API."""
+        if not actor.is_staff:
+            return False
+        if role == Role.TEACHER.value:
+            # The teacher role itself gives no power over any journal: that comes with
+            # a teaching assignment, which only the administration makes.
+            return actor.has(Role.DIRECTOR, Role.DEPUTY, Role.ADMIN)
+        if role in (Role.DEPUTY.value, Role.ADMIN.value):
+            return Role.DIRECTOR in actor.roles
+        return False  # director, or anything unknown
+
+    # Bearer tokens: issued and revoked as events of the institution's signed record ------
+    def issue_token(self, actor: Actor | None, person_id: UUID, kind: str,
+                    token_sha256: str) -> None:
+        """Records that a token whose SHA-256 is `token_sha256` admits the person.
+        `actor=None`: from the command line (tokens are issued there only)."""
+        if kind not in PERSON_KINDS:
+            raise InvalidValue("Вид лица: staff, student или guardian.", field="kind")
+        self._get(PERSON_KINDS[kind], person_id, copy=False)
+        act = self._act(actor, Capacity.SYSTEM if actor is None else actor.administration())
+        credentials = self._credentials(person_id)
+        if credentials is None:
+            credentials = Credentials.open(person_id, kind, act)
+        elif credentials.person_kind != kind:
+            raise InvalidValue("Лицо зарегистрировано с другим видом.", field="kind")
+        credentials.issue(token_sha256, act)
+        self._save(credentials)
+
+    def revoke_tokens(self, actor: Actor | None, person_id: UUID, reason: str) -> int:
+        """Revokes every live token of the person (a member of staff who left, a lost
+        token); returns how many. A new token may be issued afterwards."""
+        if not reason.strip():
+            raise InvalidValue("Укажите причину отзыва.", field="reason")
+        act = self._act(actor, Capacity.SYSTEM if actor is None else actor.administration())
+        credentials = self._credentials(person_id)
+        if credentials is None:
+            return 0
+        count = credentials.revoke_all(reason, act)
+        self._save(credentials)
+        return count
+
+    def _credentials(self, person_id: UUID) -> Credentials | None:
+        try:
+            return self._get(Credentials, Credentials.create_id(person_id))
+        except NotFound:
+            return None
+
+    def admits(self, person_id: UUID, kind: str, token_sha256: str) -> UUID | None:
+        """The id of the person's credentials aggregate if its recorded events admit the
+        token for this person and kind (issued, not revoked); else None."""
+        credentials = self.store.find(Credentials, Credentials.create_id(person_id))
+        if (credentials is None or credentials.person_kind != kind
+                or not credentials.admits(token_sha256)):
+            return None
+        return credentials.id
+
+    def roles_of(self, person_id: UUID, kind: str) -> frozenset[Role]:
+        person = self.store.get(PERSON_KINDS[kind], person_id)
+        if kind == "staff":
+            return frozenset(person.roles)
+        return frozenset({Role.STUDENT if kind == "student" else Role.GUARDIAN})
+
+    # Read authorisation ------------------------------------------------------------------
 
     def check_reads_group_discipline(self, actor: Actor, group: Group,
                                      discipline_id: UUID) -> None:

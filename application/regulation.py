@@ -44,13 +44,38 @@ class Regulation(Area):
     def adopt_policy(self, actor: Actor, preset: str | None, windows: dict[str, Any] | None,
                      weights: dict[str, int] | None, rounding: str,
                      marks_enabled: bool | None, order: OrderRef) -> None:
-        if not actor.is_staff or not actor.has(Role.DIRECTOR, Role.ADMIN):
-            raise Forbidden("Положение вводится приказом директора (вносит директор или "
-                            "администратор журнала).")
-        act = self._act(actor, actor.administration())
+        """The director's order adopting or changing the policy (seed 001 §4.1)."""
+        act = self._act(actor, self._director(actor))
         policy = self._policy_for_update(act)
         policy.adopt(preset, windows, weights, rounding, marks_enabled, order, act)
         self._save(policy)
+
+    def prepare_policy(self, actor: Actor, preset: str | None,
+                       windows: dict[str, Any] | None, weights: dict[str, int] | None,
+                       rounding: str, marks_enabled: bool | None) -> None:
+        """The journal administrator (or the director) prepares a draft; it changes
+        nothing until the director adopts it by order."""
+        if not actor.is_staff or not actor.has(Role.DIRECTOR, Role.ADMIN):
+            raise Forbidden("Проект положения готовит администратор журнала или директор.")
+        act = self._act(actor, Capacity.DIRECTOR if Role.DIRECTOR in actor.roles
+                        else Capacity.ADMIN)
+        policy = self._policy_for_update(act)
+        policy.prepare(preset, windows, weights, rounding, marks_enabled, act)
+        self._save(policy)
+
+    def adopt_prepared_policy(self, actor: Actor, order: OrderRef) -> None:
+        """The director's order adopting the prepared draft as it stands."""
+        act = self._act(actor, self._director(actor))
+        policy = self._policy_for_update(act)
+        policy.adopt_draft(order, act)
+        self._save(policy)
+
+    @staticmethod
+    def _director(actor: Actor) -> Capacity:
+        if not actor.is_staff or Role.DIRECTOR not in actor.roles:
+            raise Forbidden("Положение о журнале вводится и изменяется только приказом "
+                            "директора (администратор может подготовить проект).")
+        return Capacity.DIRECTOR
 
     def delegate_decisions(self, actor: Actor, deputy_id: UUID, order: OrderRef,
                            revoke: bool = False) -> None:

@@ -4,6 +4,7 @@ Entry point for the API and the CLI."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import threading
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from pathlib import Path
 from uuid import UUID
 
 import ledger
+from application.access import PERSON_KINDS
 from application.actors import Actor
 from application.config import Settings
 from application.journal import Clock, Journal, utc_now
@@ -21,11 +23,9 @@ from application.storage.layout import Backend, open_backend
 from application.store import InstitutionStore
 from domain.errors import DuplicateEntry, InvalidValue, NotFound
 from domain.institution import Institution, check_slug, check_timezone
-from domain.people import Guardian, StaffMember, Student
-from domain.values import Role
 
 TOKEN_PREFIX = "ej_"
-PERSON_KINDS: dict[str, type] = {"staff": StaffMember, "student": Student, "guardian": Guardian}
+log = logging.getLogger("ejournal.access")
 
 
 class Unauthenticated(Exception):
@@ -60,6 +60,8 @@ class Ejournal:
         self.backend: Backend = open_backend(settings.database_url)
         self._journals: dict[str, Journal] = {}
         self._lock = threading.Lock()
+        self._attested: set[tuple[str, str]] = set()
+        self._keyring: ledger.KeyRing | None = None
 
     # Institutions ----------------------------------------------------------------------
     def create_institution(self, slug: str, name: str, timezone: str) -> UUID:
@@ -90,33 +92,59 @@ class Ejournal:
 
     # Access tokens ---------------------------------------------------------------------
     def issue_token(self, slug: str, person_id: UUID, kind: str) -> str:
-        """A new bearer token for the person; only its hash is stored. Shown once."""
-        journal = self.journal(slug)
-        journal.get(PERSON_KINDS[kind], person_id)
+        """A new bearer token for the person, shown once. Its issuance is an event of the
+        institution's signed record (only the SHA-256 is stored); the directory keeps a
+        routing hint from the hash to the institution, which grants nothing by itself."""
+        if kind not in PERSON_KINDS:
+            raise InvalidValue("Вид лица: staff, student или guardian.", field="kind")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        self.backend.directory.add_token(token_hash(token), TokenEntry(slug, person_id, kind))
+        digest = token_hash(token)
+        self.journal(slug).access.issue_token(None, person_id, kind, digest)
+        self.backend.directory.add_token(digest, TokenEntry(slug, person_id, kind))
         return token
 
     def revoke_tokens(self, slug: str, person_id: UUID, reason: str) -> int:
         """Revokes every token of the person (a member of staff who left, a lost
-        token); returns how many. Issuing a new one afterwards works as before."""
-        if not reason.strip():
-            raise InvalidValue("Укажите причину отзыва.", field="reason")
-        self.journal(slug)  # the institution exists
-        return self.backend.directory.revoke_tokens(slug, person_id, reason.strip())
+        token) by an event of the signed record; returns how many."""
+        return self.journal(slug).access.revoke_tokens(None, person_id, reason)
 
     def authenticate(self, token: str) -> tuple[Actor, Journal]:
-        entry = self.backend.directory.token(token_hash(token))
+        """The token's holder, if the institution's signed record admits it: an issuance
+        whose ledger entry verifies under a trusted key (checked once per process) and
+        no revocation since (read from the record at every request)."""
+        digest = token_hash(token)
+        entry = self.backend.directory.token(digest)
         if entry is None:
             raise Unauthenticated
         journal = self.journal(entry.slug)
-        person = journal.get(PERSON_KINDS[entry.person_kind], entry.person_id)
-        roles = {
-            "staff": lambda: person.roles,
-            "student": lambda: frozenset({Role.STUDENT}),
-            "guardian": lambda: frozenset({Role.GUARDIAN}),
-        }[entry.person_kind]()
-        return Actor(entry.slug, entry.person_id, entry.person_kind, frozenset(roles)), journal
+        credentials_id = journal.access.admits(entry.person_id, entry.person_kind, digest)
+        if credentials_id is None:
+            raise Unauthenticated
+        if (entry.slug, digest) not in self._attested:
+            if not self._attested_by_ledger(entry.slug, credentials_id):
+                log.warning("token of %s in %s: its record is not attested by the ledger",
+                            entry.person_id, entry.slug)
+                raise Unauthenticated
+            self._attested.add((entry.slug, digest))
+        roles = journal.access.roles_of(entry.person_id, entry.person_kind)
+        return Actor(entry.slug, entry.person_id, entry.person_kind, roles), journal
+
+    def _attested_by_ledger(self, slug: str, credentials_id: UUID) -> bool:
+        """Every stored event of the credentials aggregate has a ledger entry that
+        vouches for it (its digest, entry hash and a trusted key's signature)."""
+        directory_entry = self.backend.directory.institution(slug)
+        assert directory_entry is not None
+        chain_id = chain_id_of(directory_entry.institution_id)
+        keyring = self.keyring()
+        entries = self.backend.chain_reader(slug).entries_of(credentials_id)
+        return bool(entries) and all(
+            e is not None and ledger.attests(chain_id, e, keyring) for e in entries)
+
+    def keyring(self) -> ledger.KeyRing:
+        """The trusted public keys (the key ring's index in the key directory)."""
+        if self._keyring is None:
+            self._keyring = ledger.KeyRing.from_directory(self.settings.key_dir)
+        return self._keyring
 
     # Integrity -------------------------------------------------------------------------
     def verify(self, slug: str, keyring: ledger.KeyRing,

@@ -162,10 +162,34 @@ class JournalPolicy(Aggregate):
         self.order: OrderRef | None = None
         self.delegates: dict[UUID, OrderRef] = {}
         self.closed: set[tuple[UUID, int, UUID | None]] = set()
+        self.draft: dict[str, Any] | None = None  # prepared, not yet adopted
 
     def adopt(self, preset: str | None, windows: dict[str, Any] | None,
               weights: dict[str, int] | None, rounding: str, marks_enabled: bool | None,
               order: OrderRef, act: Act) -> None:
+        """The director's order adopting the policy (seed 001 §4.1: the journal is kept
+        as the director's order says)."""
+        self._adopted(**self.settle(preset, windows, weights, rounding, marks_enabled),
+                      order=order, act=act)
+
+    def prepare(self, preset: str | None, windows: dict[str, Any] | None,
+                weights: dict[str, int] | None, rounding: str, marks_enabled: bool | None,
+                act: Act) -> None:
+        """A draft prepared by the journal administrator; it binds nobody until the
+        director adopts it by order (`adopt_draft`)."""
+        self._prepared(**self.settle(preset, windows, weights, rounding, marks_enabled),
+                       act=act)
+
+    def adopt_draft(self, order: OrderRef, act: Act) -> None:
+        if self.draft is None:
+            raise InvalidValue("Проект положения не подготовлен.", field="draft")
+        self._adopted(**self.draft, order=order, act=act)
+
+    @staticmethod
+    def settle(preset: str | None, windows: dict[str, Any] | None,
+               weights: dict[str, int] | None, rounding: str, marks_enabled: bool | None
+               ) -> dict[str, Any]:
+        """Validated settings, with the preset's and the defaults filled in."""
         base = PRESETS.get(preset or "", {}) if preset else {}
         if preset and not base:
             raise InvalidValue(f"Нет шаблона положения «{preset}».", field="preset")
@@ -184,11 +208,21 @@ class JournalPolicy(Aggregate):
                                "laboratory, control, test, exam.", field="weights") from None
         if not all(1 <= v <= 10 for v in parsed.values()):
             raise InvalidValue("Вес вида работы — целое число от 1 до 10.", field="weights")
-        self._adopted(preset=preset, windows=merged,
-                      weights={k.value: v for k, v in parsed.items()},
-                      rounding=Rounding(rounding).value,
-                      marks_enabled=base.get("marks_enabled", True) if marks_enabled is None
-                      else marks_enabled, order=order, act=act)
+        try:
+            rounding = Rounding(rounding).value
+        except ValueError:
+            raise InvalidValue("Округление: " + ", ".join(r.value for r in Rounding) + ".",
+                               field="rounding") from None
+        return {"preset": preset, "windows": merged,
+                "weights": {k.value: v for k, v in parsed.items()}, "rounding": rounding,
+                "marks_enabled": base.get("marks_enabled", True) if marks_enabled is None
+                else marks_enabled}
+
+    @event("DraftPrepared")
+    def _prepared(self, preset: str | None, windows: dict[str, Any], weights: dict[str, int],
+                  rounding: str, marks_enabled: bool, act: Act) -> None:
+        self.draft = {"preset": preset, "windows": windows, "weights": weights,
+                      "rounding": rounding, "marks_enabled": marks_enabled}
 
     @event("Adopted")
     def _adopted(self, preset: str | None, windows: dict[str, Any], weights: dict[str, int],
@@ -199,6 +233,7 @@ class JournalPolicy(Aggregate):
         self.rounding = Rounding(rounding)
         self.marks_enabled = marks_enabled
         self.order = order
+        self.draft = None
 
     def window(self, kind: RecordKind) -> Window:
         return self.windows[kind.value]

@@ -15,6 +15,7 @@ from ledger.chain import (
     StoredEntry,
     VerifyReport,
     append,
+    attests,
     verify,
 )
 from ledger.encoding import (
@@ -63,6 +64,7 @@ __all__ = [
     "UnsafeKeyPermissions",
     "VerifyReport",
     "append",
+    "attests",
     "entry_bytes",
     "entry_hash",
     "event_digest",

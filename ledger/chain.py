@@ -232,6 +232,25 @@ def verify(
     return VerifyReport(True, head.position, head, None)
 
 
+def attests(chain_id: str, entry: StoredEntry, keyring: KeyRing) -> bool:
+    """True iff this one entry vouches for its event: the event row is present, its
+    digest is the one signed, the entry hash recomputes at the entry's position from its
+    stored previous hash, and a key of the ring signed it. It does not check the links to
+    the rest of the chain (`verify` does); a service uses it to trust one event — an
+    access token's issuance — without replaying the chain. Never raises for malformed
+    stored values."""
+    if entry.event is None or entry.key_id not in keyring:
+        return False
+    try:
+        digest = entry.event.digest()
+    except EncodingError:
+        return False
+    return (digest == entry.event_digest
+            and _recomputes(chain_id, entry.position, entry.prev_hash, digest,
+                            entry.entry_hash)
+            and keyring.verify(entry.key_id, entry.entry_hash, entry.signature))
+
+
 def _diagnose(chain_id: str, p: int, prev: bytes, calculated: bytes, entry: StoredEntry,
               digest: bytes, keyring: KeyRing,
               locate_digest: Callable[[bytes], int | None] | None) -> Failure:

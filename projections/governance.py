@@ -31,6 +31,7 @@ def policy_view(policy: JournalPolicy, adopted: bool) -> PolicyView:
         closed=[{"year_id": str(y), "period_number": p, "group_id": str(g) if g else None}
                 for y, p, g in sorted(policy.closed, key=str)],
         presets={name: preset["title"] for name, preset in PRESETS.items()},
+        draft=getattr(policy, "draft", None),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel
@@ -184,6 +185,7 @@ class PolicyView(BaseModel):
     delegates: list[UUID]
     closed: list[dict[str, str | int | None]]
     presets: dict[str, str]
+    draft: dict[str, Any] | None = None  # prepared by the administrator, not yet adopted
 
 
 class PeriodMarkRow(BaseModel):

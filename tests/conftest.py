@@ -142,11 +142,13 @@ def build_school(ejournal: Ejournal) -> School:
     slug = new_slug()
     ejournal.create_institution(slug, "Гимназия № 139", "Europe/Moscow")
     j = ejournal.journal(slug)
-    admin = staff(slug, j.access.hire_staff(None, "Ахметов Руслан Ильдарович", ["admin"]),
-                                            Role.ADMIN)
-    director = staff(slug, j.access.hire_staff(admin, "Борпер Татьяна Семёновна", ["director"]),
+    # The founder's order (the command line) appoints the director; the director the
+    # administrator and the deputy; the administration hires teachers.
+    director = staff(slug, j.access.hire_staff(None, "Борпер Татьяна Семёновна", ["director"]),
                      Role.DIRECTOR)
-    deputy = staff(slug, j.access.hire_staff(admin, "Гарипова Лилия Ринатовна", ["deputy"]),
+    admin = staff(slug, j.access.hire_staff(director, "Ахметов Руслан Ильдарович", ["admin"]),
+                  Role.ADMIN)
+    deputy = staff(slug, j.access.hire_staff(director, "Гарипова Лилия Ринатовна", ["deputy"]),
                    Role.DEPUTY)
     teacher = staff(slug, j.access.hire_staff(admin, "Каримова Эльвира Маратовна", ["teacher"]),
                     Role.TEACHER)

@@ -14,7 +14,9 @@ from api.schemas import (
     Created,
     DecisionIn,
     DelegationIn,
+    OrderIn,
     PeriodMarkIn,
+    PolicyDraftIn,
     PolicyIn,
     ReopeningIn,
 )
@@ -41,6 +43,25 @@ def adopt_policy(body: PolicyIn, session: Session) -> None:
         {k: w.model_dump() for k, w in body.windows.items()} if body.windows else None,
         {k.value: v for k, v in body.weights.items()} if body.weights else None,
         body.rounding, body.marks_enabled, body.order.ref())
+
+
+@router.put("/policy/draft", status_code=204)
+def prepare_policy(body: PolicyDraftIn, session: Session) -> None:
+    """Prepare a draft of the policy (the journal administrator or the director); it
+    binds nobody until the director adopts it."""
+    actor, journal = session
+    journal.regulation.prepare_policy(
+        actor, body.preset,
+        {k: w.model_dump() for k, w in body.windows.items()} if body.windows else None,
+        {k.value: v for k, v in body.weights.items()} if body.weights else None,
+        body.rounding, body.marks_enabled)
+
+
+@router.post("/policy/draft/adoption", status_code=204)
+def adopt_prepared_policy(body: OrderIn, session: Session) -> None:
+    """Adopt the prepared draft by the director's order."""
+    actor, journal = session
+    journal.regulation.adopt_prepared_policy(actor, body.order.ref())
 
 
 @router.post("/policy/delegations", status_code=204)

@@ -1,6 +1,7 @@
-"""The deployment's directory: which institutions exist and where they are placed,
-and the access tokens (stored as SHA-256 hashes) with their revocations. Insert-only:
-a revoked token keeps its row, and its revocation is a row of its own."""
+"""The deployment's directory: which institutions exist and where they are placed, and
+a routing hint per access token (its SHA-256 → institution, person, kind). The hint
+grants nothing: a token is admitted only when its institution's signed record holds
+its issuance and no revocation (application/access.py, ADR 0007)."""
 
 from __future__ import annotations
 
@@ -39,7 +40,6 @@ class Directory(Protocol):
     def institution(self, slug: str) -> InstitutionEntry | None: ...
     def add_token(self, token_hash: str, entry: TokenEntry) -> None: ...
     def token(self, token_hash: str) -> TokenEntry | None: ...
-    def revoke_tokens(self, slug: str, person_id: UUID, reason: str) -> int: ...
     def close(self) -> None: ...
 
 
@@ -54,14 +54,13 @@ class SQLiteDirectory:
         "CREATE TABLE IF NOT EXISTS access_tokens (token_sha256 TEXT PRIMARY KEY,"
         " slug TEXT NOT NULL REFERENCES institutions(slug), person_id TEXT NOT NULL,"
         " person_kind TEXT NOT NULL, issued_at TEXT NOT NULL);"
-        "CREATE TABLE IF NOT EXISTS token_revocations (token_sha256 TEXT PRIMARY KEY"
-        " REFERENCES access_tokens(token_sha256), revoked_at TEXT NOT NULL,"
-        " reason TEXT NOT NULL);"
     )
 
     def __init__(self, path: Path) -> None:
+        from application.storage.sqlite import private_database_file
+
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_database_file(path)  # personal data: 0600 in a directory created 0700
         with closing(self._connect()) as conn:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(self.DDL)
@@ -98,18 +97,10 @@ class SQLiteDirectory:
     def token(self, token_hash: str) -> TokenEntry | None:
         with closing(self._connect()) as conn:
             row = conn.execute(
-                "SELECT slug, person_id, person_kind FROM access_tokens a"
-                " WHERE token_sha256 = ? AND NOT EXISTS (SELECT 1 FROM token_revocations r"
-                " WHERE r.token_sha256 = a.token_sha256)", (token_hash,)).fetchone()
+                "SELECT slug, person_id, person_kind FROM access_tokens"
+                " WHERE token_sha256 = ?", (token_hash,)).fetchone()
         return None if row is None else TokenEntry(row[0], UUID(row[1]), row[2])
 
-    def revoke_tokens(self, slug: str, person_id: UUID, reason: str) -> int:
-        with closing(self._connect()) as conn, conn:
-            return conn.execute(
-                "INSERT INTO token_revocations SELECT token_sha256, ?, ? FROM access_tokens a"
-                " WHERE slug = ? AND person_id = ? AND NOT EXISTS (SELECT 1 FROM"
-                " token_revocations r WHERE r.token_sha256 = a.token_sha256)",
-                (_now(), reason, slug, str(person_id))).rowcount
 
     def close(self) -> None:
         pass
@@ -126,9 +117,6 @@ class PostgresDirectory:
         "CREATE TABLE IF NOT EXISTS ejournal.access_tokens (token_sha256 text PRIMARY KEY,"
         " slug text NOT NULL REFERENCES ejournal.institutions(slug), person_id uuid NOT NULL,"
         " person_kind text NOT NULL, issued_at timestamptz NOT NULL DEFAULT now());"
-        "CREATE TABLE IF NOT EXISTS ejournal.token_revocations (token_sha256 text PRIMARY KEY"
-        " REFERENCES ejournal.access_tokens(token_sha256),"
-        " revoked_at timestamptz NOT NULL DEFAULT now(), reason text NOT NULL);"
     )
 
     def __init__(self, conninfo: str) -> None:
@@ -174,20 +162,10 @@ class PostgresDirectory:
     def token(self, token_hash: str) -> TokenEntry | None:
         with self.pool.connection() as conn:
             row = conn.execute(
-                "SELECT slug, person_id, person_kind FROM ejournal.access_tokens a"
-                " WHERE token_sha256 = %s AND NOT EXISTS (SELECT 1 FROM"
-                " ejournal.token_revocations r WHERE r.token_sha256 = a.token_sha256)",
-                (token_hash,)).fetchone()
+                "SELECT slug, person_id, person_kind FROM ejournal.access_tokens"
+                " WHERE token_sha256 = %s", (token_hash,)).fetchone()
         return None if row is None else TokenEntry(*row)
 
-    def revoke_tokens(self, slug: str, person_id: UUID, reason: str) -> int:
-        with self.pool.connection() as conn:
-            return conn.execute(
-                "INSERT INTO ejournal.token_revocations (token_sha256, reason)"
-                " SELECT token_sha256, %s FROM ejournal.access_tokens a"
-                " WHERE slug = %s AND person_id = %s AND NOT EXISTS (SELECT 1 FROM"
-                " ejournal.token_revocations r WHERE r.token_sha256 = a.token_sha256)",
-                (reason, slug, person_id)).rowcount
 
     def close(self) -> None:
         self.pool.close()

@@ -8,11 +8,13 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
+from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import ApplicationRecorder, InfrastructureFactory
 from psycopg.sql import SQL, Identifier
 
+import ledger
 from application.storage.chain import ChainWriter
 from application.storage.directory import Directory, PostgresDirectory, SQLiteDirectory
 from application.storage.postgres import LedgeredPostgresRecorder, PostgresChainReader
@@ -29,6 +31,7 @@ class ChainReader(Protocol):
     def entries(self) -> object: ...
     def first_unledgered(self) -> tuple[int, str, int, int] | None: ...
     def locate(self, digest: bytes) -> int | None: ...
+    def entries_of(self, originator_id: UUID) -> list[ledger.StoredEntry | None]: ...
 
 
 class Backend(ABC):

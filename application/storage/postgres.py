@@ -181,6 +181,12 @@ class PostgresChainReader:
             " FROM {s}.{e} e LEFT JOIN {s}.ledger l ON l.notification_id = e.notification_id"
             " WHERE l.position IS NULL ORDER BY e.notification_id LIMIT 1"
         ).format(s=s, e=e)
+        self.sql_entries_of = SQL(
+            "SELECT l.position, l.prev_hash, l.event_digest, l.entry_hash, l.key_id,"
+            " l.signature, e.originator_id, e.originator_version, e.topic, e.state"
+            " FROM {s}.{e} e LEFT JOIN {s}.ledger l ON l.notification_id = e.notification_id"
+            " WHERE e.originator_id = %s ORDER BY e.originator_version"
+        ).format(s=s, e=e)
         self.sql_locate = SQL(
             "SELECT position FROM {s}.ledger WHERE event_digest = %s LIMIT 1").format(s=s)
 
@@ -195,6 +201,13 @@ class PostgresChainReader:
     def first_unledgered(self) -> tuple[int, str, int, int] | None:
         with Connection.connect(self.conninfo) as conn:
             return conn.execute(self.sql_unledgered).fetchone()
+
+    def entries_of(self, originator_id: UUID) -> list[ledger.StoredEntry | None]:
+        """The ledger entry of each stored event of one aggregate, in version order;
+        None for an event that has no ledger entry."""
+        with Connection.connect(self.conninfo) as conn:
+            rows = conn.execute(self.sql_entries_of, (originator_id,)).fetchall()
+        return [None if row[0] is None else stored_entry(row) for row in rows]
 
     def locate(self, digest: bytes) -> int | None:
         with Connection.connect(self.conninfo) as conn:

@@ -1,10 +1,18 @@
-"""SQLite: one database file per institution; events and ledger in one transaction."""
+"""SQLite: one database file per institution; events and ledger in one transaction.
+
+The files hold pupils' personal data (152-FZ): each database file is created 0600 (and
+tightened to 0600 if it exists wider) before SQLite opens it, and a directory it needs is
+created 0700. SQLite creates the side files (`-wal`, `-shm`, `-journal`) with the mode of
+their database file, so they are 0600 too; existing ones are tightened as well."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 from collections.abc import Iterator, Sequence
 from contextlib import closing
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -31,12 +39,51 @@ APPEND_ONLY_DDL = [
     for verb in ("update", "delete")
 ]
 
+DATABASE_FILE_MODE = 0o600
+DATABASE_DIRECTORY_MODE = 0o700
+SIDE_FILES = ("-wal", "-shm", "-journal")  # created by SQLite with the database's mode
+
+
+def private_database_file(path: Path) -> None:
+    """Makes `path` a database file that only its owner may read or write, before SQLite
+    opens it: creates a missing parent directory 0700 (an existing one is left as it
+    is), creates a missing file 0600 with O_EXCL, so it never exists with wider
+    permissions, and chmods an existing file, and its existing side files, to 0600 if
+    group or others have any access. By path, not by a descriptor: closing a descriptor
+    would drop this process's SQLite locks on the file. OSError if that is not possible
+    (e.g. a file of another user)."""
+    path.parent.mkdir(mode=DATABASE_DIRECTORY_MODE, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                     DATABASE_FILE_MODE)
+    except FileExistsError:
+        pass
+    else:
+        try:
+            os.fchmod(fd, DATABASE_FILE_MODE)  # exactly 0600, whatever the umask
+        finally:
+            os.close(fd)
+    for name in (path, *(path.with_name(path.name + side) for side in SIDE_FILES)):
+        try:
+            mode = os.stat(name).st_mode
+        except FileNotFoundError:
+            continue
+        if stat.S_ISREG(mode) and mode & 0o077:
+            os.chmod(name, DATABASE_FILE_MODE)
+
+
 INSERT_LEDGER = "INSERT INTO ledger VALUES (?,?,?,?,?,?,?)"
 SELECT_ENTRIES = (
     "SELECT l.position, l.prev_hash, l.event_digest, l.entry_hash, l.key_id, l.signature,"
     " e.originator_id, e.originator_version, e.topic, e.state"
     " FROM ledger l LEFT JOIN stored_events e ON e.rowid = l.notification_id"
     " ORDER BY l.position"
+)
+SELECT_ENTRIES_OF = (
+    "SELECT l.position, l.prev_hash, l.event_digest, l.entry_hash, l.key_id, l.signature,"
+    " e.originator_id, e.originator_version, e.topic, e.state"
+    " FROM stored_events e LEFT JOIN ledger l ON l.notification_id = e.rowid"
+    " WHERE e.originator_id = ? ORDER BY e.originator_version"
 )
 SELECT_UNLEDGERED = (
     "SELECT e.rowid, e.originator_id, e.originator_version,"
@@ -49,6 +96,8 @@ SELECT_UNLEDGERED = (
 class LedgeredSQLiteRecorder(SQLiteApplicationRecorder):
     def __init__(self, datastore: SQLiteDatastore, chain: ChainWriter) -> None:
         self.chain = chain
+        # Before the first connection: the pool connects lazily.
+        private_database_file(Path(datastore.pool.db_name))
         super().__init__(datastore)
 
     def construct_create_table_statements(self) -> list[str]:
@@ -102,6 +151,13 @@ class SQLiteChainReader:
         """(notification id, originator id, version, ledger entries before it)."""
         with closing(self._connect()) as conn:
             return conn.execute(SELECT_UNLEDGERED).fetchone()
+
+    def entries_of(self, originator_id: UUID) -> list[ledger.StoredEntry | None]:
+        """The ledger entry of each stored event of one aggregate, in version order;
+        None for an event that has no ledger entry."""
+        with closing(self._connect()) as conn:
+            rows = conn.execute(SELECT_ENTRIES_OF, (originator_id.hex,)).fetchall()
+        return [None if row[0] is None else stored_entry(row) for row in rows]
 
     def locate(self, digest: bytes) -> int | None:
         with closing(self._connect()) as conn:

@@ -49,7 +49,7 @@ def fresh_teacher(api: Api, n: int) -> str:
 
 def fresh_deputy(api: Api, n: int) -> str:
     s = api.school
-    return str(s.journal.access.hire_staff(s.admin, f"Заместитель {n}", ["deputy"]))
+    return str(s.journal.access.hire_staff(s.director, f"Заместитель {n}", ["deputy"]))
 
 
 def fresh_group(api: Api, n: int) -> str:
@@ -75,10 +75,15 @@ def application(api: Api, n: int) -> str:
                                          "Ошибка", "Заявление учителя"))
 
 
+# Lesson days of the school's two quarters, less those the lesson cases use.
+DAYS = [d for d in (date(2026, 9, 1) + timedelta(days=i) for i in range(119))
+        if (d <= date(2026, 10, 25) or d >= date(2026, 11, 5))
+        and d not in (date(2026, 10, 5), date(2026, 10, 6))]
+
+
 def lesson(api: Api, n: int) -> str:
     s = api.school
-    return str(s.lesson(day=date(2026, 9, 1) + timedelta(days=n // 12 % 44),
-                        number=n % 12 + 1))
+    return str(s.lesson(day=DAYS[n // 12 % len(DAYS)], number=n % 12 + 1))
 
 
 def absent_lesson(api: Api, n: int) -> str:
@@ -95,6 +100,13 @@ def marked(api: Api, n: int, student: int = 0) -> tuple[str, str]:
     s = api.school
     mark = s.journal.lessons.record_mark(s.teacher, lesson_id, s.students[student], MarkValue.THREE)
     return str(lesson_id), str(mark)
+
+
+def prepared(api: Api, n: int) -> dict[str, Any]:
+    s = api.school
+    s.journal.regulation.prepare_policy(s.admin, None, {"lesson": {"rule": "none"}}, None,
+                                        "half_up", None)
+    return {"order": ORDER}
 
 
 _cache: dict[tuple[str, int], Any] = {}
@@ -118,6 +130,12 @@ CASES = [
          ADMINISTRATION),
     Case("hire staff", "POST", lambda a, n: "/staff",
          lambda a, n: {"full_name": f"Сотрудник {n}", "roles": ["teacher"]}, ADMINISTRATION),
+    Case("grant deputy", "POST", lambda a, n: "/staff",
+         lambda a, n: {"full_name": f"Заместитель {n}", "roles": ["deputy"]}, {"director"}),
+    Case("grant administrator", "POST", lambda a, n: "/staff",
+         lambda a, n: {"full_name": f"Администратор {n}", "roles": ["admin"]}, {"director"}),
+    Case("grant director", "POST", lambda a, n: "/staff",
+         lambda a, n: {"full_name": f"Директор {n}", "roles": ["director"]}, set()),
     Case("admit student", "POST", lambda a, n: "/students",
          lambda a, n: {"full_name": f"Ученик {n}"}, ADMINISTRATION),
     Case("register guardian", "POST", lambda a, n: "/guardians", lambda a, n: {
@@ -188,7 +206,11 @@ CASES = [
     Case("read policy", "GET", lambda a, n: "/policy", lambda a, n: None,
          ADMINISTRATION | {"teacher", "other_teacher", "curator"}),
     Case("adopt policy", "PUT", lambda a, n: "/policy", lambda a, n: {
-        "windows": {"lesson": {"rule": "none"}}, "order": ORDER}, {"director", "admin"}),
+        "windows": {"lesson": {"rule": "none"}}, "order": ORDER}, {"director"}),
+    Case("prepare policy", "PUT", lambda a, n: "/policy/draft", lambda a, n: {
+        "windows": {"lesson": {"rule": "none"}}}, {"director", "admin"}),
+    Case("adopt prepared policy", "POST", lambda a, n: "/policy/draft/adoption",
+         lambda a, n: prepared(a, n), {"director"}),
     Case("delegate decisions", "POST", lambda a, n: "/policy/delegations",
          lambda a, n: {"deputy_id": fresh_deputy(a, n), "order": ORDER}, {"director"}),
     Case("close period", "POST", lambda a, n: "/periods/closures", lambda a, n: {

@@ -33,7 +33,8 @@ def test_every_stored_event_records_actor_capacity_instant_and_local_date(
         event = school.journal.store.mapper.to_domain_event(n)
         assert event.timestamp.utcoffset() is not None, type(event).__name__
         assert event.act.capacity and event.act.local_date, type(event).__name__
-    capacities = {school.journal.store.mapper.to_domain_event(n).act.capacity for n in notifications}
+    capacities = {school.journal.store.mapper.to_domain_event(n).act.capacity
+                  for n in notifications}
     assert {"system", "admin", "teacher", "curator"} <= capacities
 
 

@@ -13,7 +13,7 @@ from domain.errors import Forbidden, InvalidValue
 from domain.groups import Group
 from domain.lessons import Lesson
 from domain.period_marks import PeriodMarkSheet
-from domain.policy import CorrectionRequired, MarksDisabled, PeriodClosed
+from domain.policy import CorrectionRequired, MarksDisabled, PeriodClosed, RecordKind
 from domain.values import AttendanceStatus, MarkValue, OrderRef, Role
 from projections.history import mark_history
 from tests.conftest import Clock, School, staff
@@ -171,7 +171,7 @@ def test_only_the_director_or_a_delegated_deputy_decides(strict: School,
 
 def test_nobody_decides_their_own_application(strict: School, clock: Clock) -> None:
     j = strict.journal
-    head = staff(strict.slug, j.access.hire_staff(strict.admin, "Завуч-учитель", ["deputy",
+    head = staff(strict.slug, j.access.hire_staff(strict.director, "Завуч-учитель", ["deputy",
                                                   "teacher"]),
                  Role.DEPUTY, Role.TEACHER)
     j.regulation.delegate_decisions(strict.director, head.person_id, ORDER)
@@ -413,3 +413,39 @@ def test_an_absence_reason_after_its_window_changes_by_application(school: Schoo
     reason = school.journal.get(Lesson, lesson).reasons[boris]
     assert reason.kind is AbsenceReasonKind.ILLNESS
     assert reason.document == "Справка № 112 от 20.10.2026"
+
+
+# The policy is the director's act --------------------------------------------------------
+@pytest.mark.parametrize("who", ["admin", "deputy", "teacher"])
+def test_only_the_director_adopts_the_policy(school: School, who: str) -> None:
+    with pytest.raises(Forbidden):
+        school.journal.regulation.adopt_policy(getattr(school, who), None,
+                                               {"lesson": {"rule": "none"}}, None, "half_up",
+                                               None, ORDER)
+    assert school.journal.policy().order is None
+
+
+def test_a_draft_prepared_by_the_administrator_binds_nobody_until_adopted(
+        strict: School) -> None:
+    j = strict.journal
+    before = j.policy().window(RecordKind.LESSON)
+    j.regulation.prepare_policy(strict.admin, None, {"lesson": {"rule": "none"}}, None,
+                                "half_up", None)
+    assert j.policy().window(RecordKind.LESSON) == before
+    assert j.policy().draft is not None
+    with pytest.raises(Forbidden):
+        j.regulation.adopt_prepared_policy(strict.admin, ORDER)
+    j.regulation.adopt_prepared_policy(strict.director, OrderRef("46-од", date(2026, 10, 1)))
+    assert j.policy().window(RecordKind.LESSON).rule.value == "none"
+    assert j.policy().draft is None and j.policy().order.number == "46-од"
+
+
+def test_adopting_without_a_draft_is_refused(school: School) -> None:
+    with pytest.raises(InvalidValue):
+        school.journal.regulation.adopt_prepared_policy(school.director, ORDER)
+
+
+def test_an_unknown_rounding_is_a_clear_error(school: School) -> None:
+    with pytest.raises(InvalidValue):
+        school.journal.regulation.adopt_policy(school.director, None, None, None, "banker",
+                                               None, ORDER)

@@ -74,7 +74,7 @@ def test_ledger_verify_says_ok_then_names_the_tampered_position(
           "--role", "admin"])
     capsys.readouterr()
     assert main(["ledger", "verify"]) == 0
-    assert "lyceum: OK 2 entries" in capsys.readouterr().out
+    assert "lyceum: OK 4 entries" in capsys.readouterr().out
 
     from application.config import Settings
     from application.service import Ejournal
@@ -95,11 +95,11 @@ def test_an_auditor_verifies_an_export_with_public_keys_only(
     export = env / "lyceum.jsonl"
     assert main(["ledger", "export", "--institution", "lyceum", "--output", str(export)]) == 0
     public = env / "public"
-    public.mkdir()
-    for pub in (env / "keys").glob("*.pub"):
+    public.mkdir(mode=0o700)
+    for pub in [*(env / "keys").glob("*.pub"), env / "keys" / "KEYS"]:
         (public / pub.name).write_bytes(pub.read_bytes())
     result = subprocess.run([sys.executable, "-m", "ledger", "verify", str(export), "--keys",
                              str(public)], capture_output=True, text=True,
                             env={**os.environ, "PYTHONPATH": str(Path.cwd())})
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("OK 2 entries, head 2:")
+    assert result.stdout.startswith("OK 4 entries, head 4:")
