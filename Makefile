@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+PORT ?= 8000
 export EJOURNAL_DATABASE_URL ?= sqlite:///var/ejournal.sqlite3
 export EJOURNAL_KEY_DIR ?= var/keys
 export EJOURNAL_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
@@ -14,11 +15,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-## Create the environment, load the demo on SQLite, serve on http://127.0.0.1:8000
+## Create the environment, load the demo on SQLite, serve on http://127.0.0.1:$(PORT)
 run: $(VENV)/.installed
 	$(VENV)/bin/ejournal init
 	$(VENV)/bin/ejournal demo
-	$(VENV)/bin/ejournal serve --host 127.0.0.1 --port 8000
+	$(VENV)/bin/ejournal serve --host 127.0.0.1 --port $(PORT)
 
 ## Lint, import contracts, and every test (SQLite and PostgreSQL)
 test: $(VENV)/.installed

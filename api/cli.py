@@ -7,31 +7,48 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 from uuid import UUID
 
 import ledger
 from application.config import Settings, get_settings
 from application.service import Ejournal, ensure_key
+from application.storage.layout import PostgresBackend, ensure_database
 from domain.errors import DomainError
 
 
-def _open(settings: Settings) -> Ejournal:
+def _open(settings: Settings, *, owner: bool = False) -> Ejournal:
+    """`owner`: set-up commands, connected as the owner of the schemas."""
     ensure_key(settings.key_dir)
-    return Ejournal(settings)
+    return Ejournal(settings, owner=owner)
 
 
 def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
     key_id = ensure_key(settings.key_dir)
-    ejournal = Ejournal(settings)
+    if ensure_database(settings.owner_url):
+        print(f"Создана база данных {_safe(settings.owner_url)}")
+    ejournal = Ejournal(settings, owner=True)
     try:
-        print(f"База данных: {ejournal.backend.kind} ({settings.database_url})")
+        print(f"База данных: {ejournal.backend.kind} ({_safe(settings.owner_url)})")
         print(f"Ключ подписи: {key_id} (каталог {settings.key_dir})")
+        role = args.runtime_role or settings.runtime_role()
+        if role and isinstance(ejournal.backend, PostgresBackend):
+            ejournal.backend.add_runtime_role(role, args.runtime_password)
+            print(f"Роль сервиса: {role} (только чтение и добавление записей)")
         if args.institution:
             ejournal.create_institution(args.institution, args.name, args.timezone)
             print(f"Организация «{args.name}» создана: код {args.institution}")
     finally:
         ejournal.close()
     return 0
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for printing."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)
 
 
 def cmd_rotate_key(args: argparse.Namespace, settings: Settings) -> int:
@@ -41,7 +58,7 @@ def cmd_rotate_key(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_institutions_add(args: argparse.Namespace, settings: Settings) -> int:
-    ejournal = _open(settings)
+    ejournal = _open(settings, owner=True)
     try:
         ejournal.create_institution(args.slug, args.name, args.timezone)
         print(f"Организация «{args.name}» создана: код {args.slug}")
@@ -84,7 +101,7 @@ def cmd_users_revoke(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from api.demo import load_demo
 
-    ejournal = _open(settings)
+    ejournal = _open(settings, owner=True)
     try:
         if ejournal.backend.directory.institution(args.slug):
             print(f"Демо-организация «{args.slug}» уже загружена (токены были показаны при "
@@ -163,6 +180,11 @@ def parser() -> argparse.ArgumentParser:
     init.add_argument("--institution", help="код новой организации (латиницей)")
     init.add_argument("--name", default="Образовательная организация")
     init.add_argument("--timezone", default="Europe/Moscow")
+    init.add_argument("--runtime-role",
+                      help="PostgreSQL: роль, от имени которой работает сервис (создаётся, "
+                           "получает только SELECT и INSERT); по умолчанию — пользователь "
+                           "из EJOURNAL_DATABASE_URL, если он не владелец")
+    init.add_argument("--runtime-password", help="пароль этой роли (если нужен)")
     init.set_defaults(func=cmd_init)
 
     serve = sub.add_parser("serve", help="запустить HTTP API")

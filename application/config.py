@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -11,8 +12,25 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EJOURNAL_")
 
+    # What the service runs as: on PostgreSQL, a role that may only read and append.
     database_url: str = "sqlite:///var/ejournal.sqlite3"
+    # The owner of the schemas, for `ejournal init`, `institutions add` and `demo`
+    # (schema changes and grants); unset: the same as database_url.
+    owner_database_url: str | None = None
     key_dir: Path = Path("var/keys")
+
+    @property
+    def owner_url(self) -> str:
+        return self.owner_database_url or self.database_url
+
+    def runtime_role(self) -> str | None:
+        """The role named by database_url when it differs from the owner's (PostgreSQL);
+        `ejournal init` creates it and grants it what it needs."""
+        if not self.database_url.startswith(("postgresql://", "postgres://")):
+            return None
+        runtime = unquote(urlsplit(self.database_url).username or "")
+        owner = unquote(urlsplit(self.owner_url).username or "")
+        return runtime if runtime and runtime != owner else None
 
 
 @lru_cache

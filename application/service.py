@@ -19,7 +19,7 @@ from application.config import Settings
 from application.journal import Clock, Journal, utc_now
 from application.storage.chain import ChainWriter
 from application.storage.directory import AlreadyRegistered, InstitutionEntry, TokenEntry
-from application.storage.layout import Backend, open_backend
+from application.storage.layout import Backend, NotOwner, open_backend
 from application.store import InstitutionStore
 from domain.errors import DuplicateEntry, InvalidValue, NotFound
 from domain.institution import Institution, check_slug, check_timezone
@@ -50,14 +50,18 @@ def ensure_key(key_dir: Path) -> str:
 
 class Ejournal:
     def __init__(self, settings: Settings, clock: Clock = utc_now, *,
-                 require_signer: bool = True) -> None:
+                 require_signer: bool = True, owner: bool = False) -> None:
         """`require_signer=False`: a read-only deployment (verification, export) that
-        needs no private key."""
+        needs no private key. `owner=True`: connected as the owner of the schemas
+        (settings.owner_url), for set-up — creating institutions, granting the runtime
+        role; otherwise as the runtime role, which runs no DDL (ADR 0007)."""
         self.settings = settings
         self.clock = clock
         self.signer = (ledger.Signer.from_directory(settings.key_dir)
                        if require_signer else None)
-        self.backend: Backend = open_backend(settings.database_url)
+        self.owner = owner
+        self.backend: Backend = open_backend(
+            settings.owner_url if owner else settings.database_url, owner=owner)
         self._journals: dict[str, Journal] = {}
         self._lock = threading.Lock()
         self._attested: set[tuple[str, str]] = set()
@@ -67,6 +71,9 @@ class Ejournal:
     def create_institution(self, slug: str, name: str, timezone: str) -> UUID:
         check_slug(slug)
         check_timezone(timezone)
+        if self.backend.kind == "postgresql" and not self.owner:
+            raise NotOwner("an institution is created by the owner of the schemas "
+                           "(ejournal institutions add)")
         institution_id = Institution.create_id(slug)
         try:
             self.backend.directory.add_institution(InstitutionEntry(slug, institution_id, name))

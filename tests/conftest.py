@@ -50,9 +50,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     with psycopg.connect(PG_URL, autocommit=True) as conn:
         for slug in _created_slugs:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema_of(slug)}" CASCADE')
-            conn.execute("DELETE FROM ejournal.token_revocations WHERE token_sha256 IN"
-                         " (SELECT token_sha256 FROM ejournal.access_tokens WHERE slug = %s)",
-                         (slug,))
             conn.execute("DELETE FROM ejournal.access_tokens WHERE slug = %s", (slug,))
             conn.execute("DELETE FROM ejournal.institutions WHERE slug = %s", (slug,))
 
@@ -91,7 +88,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def ejournal(database_url: str, key_dir: Path, clock: Clock) -> Iterator[Ejournal]:
-    service = Ejournal(Settings(database_url=database_url, key_dir=key_dir), clock)
+    service = Ejournal(Settings(database_url=database_url, key_dir=key_dir), clock, owner=True)
     yield service
     service.close()
 

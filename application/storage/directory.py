@@ -117,11 +117,16 @@ class PostgresDirectory:
         "CREATE TABLE IF NOT EXISTS ejournal.access_tokens (token_sha256 text PRIMARY KEY,"
         " slug text NOT NULL REFERENCES ejournal.institutions(slug), person_id uuid NOT NULL,"
         " person_kind text NOT NULL, issued_at timestamptz NOT NULL DEFAULT now());"
+        "CREATE TABLE IF NOT EXISTS ejournal.runtime_roles (role text PRIMARY KEY);"
     )
 
     def __init__(self, conninfo: str) -> None:
+        # No DDL here: the tables are the owner's, created by `install` (ejournal init).
         self.pool = ConnectionPool(conninfo, min_size=1, max_size=4, open=True,
                                    kwargs={"autocommit": True})
+
+    def install(self) -> None:
+        """Creates the directory's tables (as their owner); idempotent."""
         with self.pool.connection() as conn:
             conn.execute("SELECT pg_advisory_lock(7305001)")
             try:
@@ -130,6 +135,12 @@ class PostgresDirectory:
                         conn.execute(statement)
             finally:
                 conn.execute("SELECT pg_advisory_unlock(7305001)")
+
+    def runtime_roles(self) -> list[str]:
+        """The roles the service runs as, to be granted each institution's tables."""
+        with self.pool.connection() as conn:
+            return [r[0] for r in conn.execute(
+                "SELECT role FROM ejournal.runtime_roles ORDER BY role").fetchall()]
 
     def add_institution(self, entry: InstitutionEntry) -> None:
         import psycopg

@@ -12,7 +12,7 @@ from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import ApplicationRecorder, InfrastructureFactory
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Identifier, Literal
 
 import ledger
 from application.storage.chain import ChainWriter
@@ -91,11 +91,27 @@ def schema_of(slug: str) -> str:
     return f"ej_{slug}"
 
 
+class NotOwner(Exception):
+    """A schema change asked of a deployment opened with the runtime role."""
+
+
+# What the runtime role may do: read and append, nothing else. No UPDATE, DELETE or
+# TRUNCATE, no ownership (so no ALTER, no DISABLE TRIGGER, no CREATE OR REPLACE of the
+# append-only function), no CREATE on any schema (ADR 0007).
+RUNTIME_ROLE_ATTRIBUTES = ("LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT "
+                           "NOREPLICATION NOBYPASSRLS")
+
+
 class PostgresBackend(Backend):
+    """`owner`: opened by the owner of the schemas (ejournal init, institutions add,
+    demo): may create schemas and tables and grant the runtime roles. Otherwise —
+    `serve` and every runtime command — it runs no DDL at all."""
+
     kind = "postgresql"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, owner: bool = False) -> None:
         self.url = url
+        self.owner = owner
         parts = urlsplit(url)
         self.params = {
             "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
@@ -104,9 +120,54 @@ class PostgresBackend(Backend):
             "POSTGRES_USER": unquote(parts.username or "postgres"),
             "POSTGRES_PASSWORD": unquote(parts.password or ""),
         }
-        self.directory = PostgresDirectory(url)
+        self.directory: PostgresDirectory = PostgresDirectory(url)
+        if owner:
+            self.directory.install()
+
+    def _require_owner(self) -> None:
+        if not self.owner:
+            raise NotOwner("schema changes are made by the owner: run `ejournal init` or "
+                           "`ejournal institutions add` (EJOURNAL_OWNER_DATABASE_URL)")
+
+    def add_runtime_role(self, role: str, password: str | None = None) -> None:
+        """Creates the login role the service runs as (if absent) and grants it exactly
+        what it needs on the directory and on every institution's tables."""
+        self._require_owner()
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s",
+                                  (role,)).fetchone()
+            if exists is None:
+                conn.execute(SQL("CREATE ROLE {} " + RUNTIME_ROLE_ATTRIBUTES).format(
+                    Identifier(role)))
+            if password:
+                conn.execute(SQL("ALTER ROLE {} PASSWORD {}").format(
+                    Identifier(role), Literal(password)))
+            conn.execute("INSERT INTO ejournal.runtime_roles VALUES (%s)"
+                         " ON CONFLICT DO NOTHING", (role,))
+            r = Identifier(role)
+            for statement in (
+                "GRANT USAGE ON SCHEMA ejournal TO {r}",
+                "GRANT SELECT ON ejournal.institutions TO {r}",
+                "GRANT SELECT, INSERT ON ejournal.access_tokens TO {r}",
+            ):
+                conn.execute(SQL(statement).format(r=r))
+            for (slug,) in conn.execute("SELECT slug FROM ejournal.institutions").fetchall():
+                self._grant_institution(conn, schema_of(slug), [role])
+
+    @staticmethod
+    def _grant_institution(conn: psycopg.Connection, schema: str, roles: list[str]) -> None:
+        s = Identifier(schema)
+        sequence = Identifier(f"{EVENTS_TABLE}_notification_id_seq")
+        for role in roles:
+            r = Identifier(role)
+            conn.execute(SQL("GRANT USAGE ON SCHEMA {s} TO {r}").format(s=s, r=r))
+            conn.execute(SQL("GRANT SELECT, INSERT ON {s}.{e}, {s}.ledger TO {r}").format(
+                s=s, e=Identifier(EVENTS_TABLE), r=r))
+            conn.execute(SQL("GRANT USAGE ON SEQUENCE {s}.{q} TO {r}").format(
+                s=s, q=sequence, r=r))
 
     def prepare_institution(self, slug: str) -> None:
+        self._require_owner()
         with psycopg.connect(self.url, autocommit=True) as conn:
             conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
                 Identifier(schema_of(slug))))
@@ -128,25 +189,49 @@ class PostgresBackend(Backend):
                  ) -> ApplicationRecorder:
         recorder = LedgeredPostgresRecorder(factory.datastore,  # type: ignore[attr-defined]
                                             EVENTS_TABLE, chain)
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            # Serialise DDL across processes starting at once.
-            conn.execute("SELECT pg_advisory_lock(7305002)")
-            try:
-                recorder.create_table()
-            finally:
-                conn.execute("SELECT pg_advisory_unlock(7305002)")
+        if self.owner:
+            with psycopg.connect(self.url, autocommit=True) as conn:
+                # Serialise DDL across processes starting at once.
+                conn.execute("SELECT pg_advisory_lock(7305002)")
+                try:
+                    recorder.create_table()
+                    self._grant_institution(conn, factory.datastore.schema,  # type: ignore[attr-defined]
+                                            self.directory.runtime_roles())
+                finally:
+                    conn.execute("SELECT pg_advisory_unlock(7305002)")
         return recorder
 
     def chain_reader(self, slug: str) -> ChainReader:
         return PostgresChainReader(self.url, schema_of(slug), EVENTS_TABLE)
 
 
-def open_backend(url: str) -> Backend:
-    """`sqlite:///relative.sqlite3`, `sqlite:////absolute.sqlite3`, or `postgresql://…`."""
+def ensure_database(url: str) -> bool:
+    """Creates the PostgreSQL database named in `url` if it does not exist (as the
+    owner, connecting to the server's `postgres` database); True if it created it."""
+    if not url.startswith(("postgresql://", "postgres://")):
+        return False
+    parts = urlsplit(url)
+    name = unquote(parts.path.lstrip("/")) or "postgres"
+    try:
+        psycopg.connect(url, connect_timeout=5).close()
+        return False
+    except psycopg.OperationalError as error:
+        if f'database "{name}" does not exist' not in str(error):
+            raise
+    maintenance = parts._replace(path="/postgres").geturl()
+    with psycopg.connect(maintenance, autocommit=True) as conn:
+        conn.execute(SQL("CREATE DATABASE {}").format(Identifier(name)))
+    return True
+
+
+def open_backend(url: str, *, owner: bool = False) -> Backend:
+    """`sqlite:///relative.sqlite3`, `sqlite:////absolute.sqlite3`, or `postgresql://…`.
+    SQLite has no roles: its files are the process's own (0600), tables are created on
+    open. PostgreSQL: see PostgresBackend."""
     if url.startswith("sqlite:///"):
         return SQLiteBackend(Path(url.removeprefix("sqlite:///")))
     if url.startswith(("postgresql://", "postgres://")):
-        return PostgresBackend(url)
+        return PostgresBackend(url, owner=owner)
     raise ValueError(f"unsupported EJOURNAL_DATABASE_URL: {url!r}")
 
 

@@ -5,6 +5,7 @@ each other."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Sequence
 from threading import Lock
 from typing import Any
@@ -14,7 +15,7 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg import Connection
 from psycopg.errors import UniqueViolation
-from psycopg.sql import SQL, Composable, Identifier
+from psycopg.sql import SQL, Composable, Identifier, Literal
 
 import ledger
 from application.storage.chain import ChainWriter, stored_entry
@@ -53,6 +54,16 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
         super().__init__(datastore, events_table_name=events_table_name)
         self.chain = chain
         self.sql_create_statements.extend(ledger_ddl(datastore.schema, events_table_name))
+        # Writers of one institution queue on a transaction-level advisory lock keyed by
+        # its schema, held to commit, instead of eventsourcing's EXCLUSIVE table lock:
+        # the same commit-order guarantee for the notification ids, but a table lock in
+        # that mode needs UPDATE, DELETE or TRUNCATE privilege, which the runtime role
+        # must not have (ADR 0007).
+        self.lock_table_statements = [
+            self.lock_table_statements[0],  # SET LOCAL lock_timeout
+            SQL("SELECT pg_advisory_xact_lock({})").format(Literal(writer_lock_key(
+                datastore.schema))),
+        ]
         # Statements are composed once, here: psycopg would otherwise compose them again
         # at every execution, which costs as much as a round trip on a short command.
         self.lock_table_statements = [q.as_bytes(None) if isinstance(q, Composable) else q
@@ -156,6 +167,12 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
             curs.execute(self.sql_changes, (after, limit), prepare=True)
             return [(r["notification_id"], r["originator_id"], r["originator_version"])
                     for r in curs.fetchall()]
+
+
+def writer_lock_key(schema: str) -> int:
+    """The advisory lock key of an institution's writers: 64 bits of SHA-256."""
+    digest = hashlib.sha256(f"ejournal-writers:{schema}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def _is_ledger_position_taken(error: IntegrityError) -> bool:

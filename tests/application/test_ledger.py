@@ -304,15 +304,16 @@ def test_one_institutions_writers_do_not_wait_on_anothers(postgres_url: str, key
                                                            clock) -> None:  # type: ignore[no-untyped-def]
     import psycopg
 
-    from application.storage.layout import EVENTS_TABLE, schema_of
+    from application.storage.layout import schema_of
+    from application.storage.postgres import writer_lock_key
 
-    ej = Ejournal(Settings(database_url=postgres_url, key_dir=key_dir), clock)
+    ej = Ejournal(Settings(database_url=postgres_url, key_dir=key_dir), clock, owner=True)
     a, b = build_school(ej), build_school(ej)
     try:
         with psycopg.connect(postgres_url) as blocker:
             # A long transaction holds institution A's write lock.
-            blocker.execute(f'LOCK TABLE "{schema_of(a.slug)}"."{EVENTS_TABLE}" '
-                            "IN EXCLUSIVE MODE")
+            blocker.execute("SELECT pg_advisory_xact_lock(%s)",
+                            (writer_lock_key(schema_of(a.slug)),))
             b.lesson()  # institution B writes meanwhile
             waiting = threading.Thread(target=a.lesson)
             waiting.start()

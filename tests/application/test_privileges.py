@@ -1,0 +1,143 @@
+"""Least privilege on PostgreSQL (ADR 0007): the service runs as a role that can read
+and append and nothing else, so the database itself cannot be made to rewrite history
+through it; and the service runs no DDL."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+from psycopg import errors
+
+from application.config import Settings
+from application.service import Ejournal
+from application.storage.directory import PostgresDirectory
+from application.storage.layout import EVENTS_TABLE, NotOwner, schema_of
+from application.storage.postgres import LedgeredPostgresRecorder
+from domain.lessons import Lesson
+from domain.values import MarkValue
+from tests.conftest import Clock, School, build_school
+
+pytestmark = pytest.mark.postgres
+
+
+def as_user(url: str, user: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f"{user}@{parts.hostname}:{parts.port or 5432}"))
+
+
+@dataclass
+class Deployment:
+    owner: Ejournal
+    runtime_url: str
+    school: School
+
+
+@pytest.fixture
+def deployment(postgres_url: str, key_dir: Path, clock: Clock) -> Iterator[Deployment]:
+    role = "ej_runtime_" + secrets.token_hex(4)
+    settings = Settings(database_url=as_user(postgres_url, role),
+                        owner_database_url=postgres_url, key_dir=key_dir)
+    assert settings.runtime_role() == role
+    owner = Ejournal(settings, clock, owner=True)
+    owner.backend.add_runtime_role(role)  # type: ignore[attr-defined]
+    try:
+        yield Deployment(owner, settings.database_url, build_school(owner))
+    finally:
+        owner.close()
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute("DELETE FROM ejournal.runtime_roles WHERE role = %s", (role,))
+            conn.execute(f'DROP OWNED BY "{role}"')
+            conn.execute(f'DROP ROLE "{role}"')
+
+
+def runtime(d: Deployment, clock: Clock) -> Ejournal:
+    return Ejournal(Settings(database_url=d.runtime_url, key_dir=d.owner.settings.key_dir),
+                    clock)
+
+
+def test_the_runtime_role_records_reads_and_verifies(deployment: Deployment,
+                                                     clock: Clock) -> None:
+    s = deployment.school
+    lesson_id = s.lesson()
+    token = deployment.owner.issue_token(s.slug, s.teacher.person_id, "staff")
+    service = runtime(deployment, clock)
+    try:
+        actor, journal = service.authenticate(token)
+        journal.lessons.record_mark(actor, lesson_id, s.students[0], MarkValue.FIVE)
+        assert len(journal.get(Lesson, lesson_id).marks) == 1
+        assert deployment.owner.issue_token(s.slug, s.student.person_id, "student")
+        assert service.issue_token(s.slug, s.guardian.person_id, "guardian")
+        keyring = service.keyring()
+        assert service.verify(s.slug, keyring).ok
+    finally:
+        service.close()
+
+
+TAMPERING = [
+    "UPDATE {events} SET state = state",
+    "DELETE FROM {events}",
+    "TRUNCATE {events}",
+    "UPDATE {ledger} SET signature = signature",
+    "DELETE FROM {ledger}",
+    "TRUNCATE {ledger}",
+    "ALTER TABLE {events} DISABLE TRIGGER USER",
+    "ALTER TABLE {ledger} DISABLE TRIGGER ALL",
+    "ALTER TABLE {events} ADD COLUMN note text",
+    "DROP TRIGGER ledger_append_only ON {ledger}",
+    "CREATE OR REPLACE FUNCTION {schema}.append_only() RETURNS trigger LANGUAGE plpgsql"
+    " AS $$BEGIN RETURN NULL; END$$",
+    "SET session_replication_role = replica",
+    "CREATE TABLE {schema}.shadow (x int)",
+    "UPDATE ejournal.access_tokens SET person_kind = 'staff'",
+    "DELETE FROM ejournal.access_tokens",
+    "INSERT INTO ejournal.institutions VALUES ('evil', gen_random_uuid(), 'x', now())",
+    "GRANT UPDATE ON {events} TO PUBLIC; UPDATE {events} SET state = state",
+]
+
+
+@pytest.mark.parametrize("statement", TAMPERING)
+def test_the_runtime_role_cannot_rewrite_history(deployment: Deployment, statement: str
+                                                 ) -> None:
+    schema = schema_of(deployment.school.slug)
+    sql = statement.format(events=f'"{schema}"."{EVENTS_TABLE}"', ledger=f'"{schema}".ledger',
+                           schema=f'"{schema}"')
+    # Refused for want of privilege — before the append-only triggers would be reached.
+    with psycopg.connect(deployment.runtime_url) as conn, pytest.raises(
+            errors.InsufficientPrivilege):
+        conn.execute(sql)
+
+
+def test_the_runtime_service_runs_no_ddl(deployment: Deployment, clock: Clock,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_ddl(*_: object) -> None:
+        raise AssertionError("DDL at runtime")
+
+    monkeypatch.setattr(LedgeredPostgresRecorder, "create_table", no_ddl)
+    monkeypatch.setattr(PostgresDirectory, "install", no_ddl)
+    s = deployment.school
+    service = runtime(deployment, clock)
+    try:
+        journal = service.journal(s.slug)
+        journal.lessons.record_mark(s.teacher, s.lesson(), s.students[1], MarkValue.FOUR)
+        with pytest.raises(NotOwner):
+            service.create_institution("evil" + secrets.token_hex(3), "Чужая", "Europe/Moscow")
+    finally:
+        service.close()
+
+
+def test_an_institution_added_later_is_granted_to_the_runtime_role(
+        deployment: Deployment, clock: Clock) -> None:
+    later = build_school(deployment.owner)
+    service = runtime(deployment, clock)
+    try:
+        journal = service.journal(later.slug)
+        journal.lessons.record_mark(later.teacher, later.lesson(), later.students[0],
+                                    MarkValue.THREE)
+    finally:
+        service.close()
