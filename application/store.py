@@ -28,10 +28,10 @@ from application.cache import CoherentRepository
 from application.storage.chain import ChainWriter
 from application.storage.layout import Backend
 from application.transcodings import ALL as TRANSCODINGS
-from application.unit_of_work import current, units_of_work
+from application.unit_of_work import WriteConflict, current, outside_units, units_of_work
 from domain.access import Credentials
 from domain.assignments import TeachingAssignment
-from domain.errors import NotFound, StaleVersion
+from domain.errors import NotFound
 from domain.groups import Group
 from domain.institution import Institution, Period
 from domain.lessons import Lesson, LessonIndex
@@ -142,14 +142,15 @@ class InstitutionStore(Application[UUID]):
     def exists(self, aggregate_id: UUID) -> bool:
         return aggregate_id in self.repository
 
+    @outside_units
     def commit(self, *aggregates: Aggregate | None) -> None:
-        """Saves the changed aggregates: their events and ledger entries, one transaction."""
+        """Saves the changed aggregates: their events and ledger entries, one transaction.
+        If another command saved one of them first, nothing is written and the command
+        runs again on fresh state (WriteConflict; 409 once the attempts are spent)."""
         try:
             self.save(*aggregates)
         except IntegrityError:
-            raise StaleVersion(
-                "Данные изменены одновременно другим пользователем: обновите их и повторите."
-            ) from None
+            raise WriteConflict from None
 
     # Shared reads ---------------------------------------------------------------------
     def local_date(self, institution: Institution | None = None) -> date:

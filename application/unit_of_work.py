@@ -6,12 +6,16 @@ aggregate it reads, and — when it saves — has the recorder check, inside the
 transaction and under the institution's write lock, that none of the aggregates it only
 read has changed since. If one has, nothing is written and the command runs again on
 fresh state (`ATTEMPTS` times at most). Aggregates it saves are guarded by the store's
-own (id, version) uniqueness: a concurrent edit of the same aggregate stays a conflict
-(409), never a silent retry."""
+own (id, version) uniqueness: when another command saved one first, nothing is written
+and the command runs again on fresh state too (`WriteConflict`), where its own rules
+decide — a change made from a stated previous value that is no longer current is
+refused (409); unrelated changes that only shared an aggregate both succeed (ADR 0008)."""
 
 from __future__ import annotations
 
 import functools
+import random
+import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -21,17 +25,35 @@ from uuid import UUID
 from domain.errors import StaleVersion
 
 T = TypeVar("T")
-ATTEMPTS = 3
+# A command whose reads changed, or whose write lost a race for an aggregate it saves,
+# runs again on fresh state; a short random pause before each new attempt spreads
+# writers racing for one aggregate (a group's lesson index) apart.
+ATTEMPTS = 12
+BACKOFF_SECONDS = 0.002  # the pause before attempt n is uniform in [0, this × 2^n]
+MAX_BACKOFF_SECONDS = 0.1
 ABSENT = 0  # the version recorded for an aggregate read as not existing
 
 
-class ReadChanged(Exception):
+class Retry(Exception):
+    """The command's transaction wrote nothing and the command may run again on fresh
+    state."""
+
+
+class ReadChanged(Retry):
     """Raised by a recorder when an aggregate the unit of work read has changed since;
     the write transaction is rolled back."""
 
     def __init__(self, changed: list[UUID]) -> None:
         super().__init__(f"{len(changed)} aggregates read by this command changed meanwhile")
         self.changed = changed
+
+
+class WriteConflict(Retry):
+    """Another command saved a new version of an aggregate this one saves, first; the
+    write transaction is rolled back. Run again on fresh state, the command decides
+    anew: unrelated changes (two lessons listed in one index, marks of two students in
+    one lesson) both succeed; a change that relied on what was overwritten (a mark
+    changed from a stated previous value) is refused then by its own rule."""
 
 
 @dataclass
@@ -77,15 +99,24 @@ def _wrap(method: Callable[..., Any]) -> Callable[..., Any]:
             token = _current.set(UnitOfWork(store))
             try:
                 return method(self, *args, **kwargs)
-            except ReadChanged:
+            except Retry:
                 if attempt == ATTEMPTS:
                     raise StaleVersion("Данные изменены одновременно другим пользователем: "
                                        "обновите их и повторите.") from None
             finally:
                 _current.reset(token)
+            time.sleep(random.uniform(0, min(MAX_BACKOFF_SECONDS,
+                                             BACKOFF_SECONDS * 2 ** attempt)))
         raise AssertionError("unreachable")
 
     return run
+
+
+def outside_units(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Marks a public method `units_of_work` must not wrap: a step of a command (saving)
+    that is never a command of its own, so it is never retried by itself."""
+    method.__outside_units__ = True  # type: ignore[attr-defined]
+    return method
 
 
 def units_of_work(cls: type[T]) -> type[T]:
@@ -98,6 +129,7 @@ def units_of_work(cls: type[T]) -> type[T]:
         for name, value in list(vars(klass).items()):
             if (not name.startswith("_") and callable(value) and getattr(cls, name) is value
                     and name != "begin_unit_of_work"
+                    and not getattr(value, "__outside_units__", False)
                     and not any(hasattr(k, name) for k in library)):
                 setattr(cls, name, _wrap(value))
     return cls

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from application.journal import AttendanceEntry, MarkEntry
+from application.unit_of_work import WriteConflict
 from domain.errors import (
     DateOutsideYear,
     DuplicateEntry,
@@ -184,7 +185,7 @@ def test_a_stale_previous_value_is_a_conflict_not_a_lost_update(school: School) 
     assert school.journal.get(Lesson, lesson).marks[mark].value is MarkValue.FOUR
 
 
-def test_concurrent_saves_of_one_lesson_conflict(school: School) -> None:
+def test_concurrent_saves_of_one_lesson_conflict_in_the_store(school: School) -> None:
     anna, boris, _ = school.students
     lesson_id = school.lesson()
     j = school.journal
@@ -198,7 +199,7 @@ def test_concurrent_saves_of_one_lesson_conflict(school: School) -> None:
     first.record_mark(uuid4(), anna, MarkValue.FIVE, roster, act)
     second.record_mark(uuid4(), boris, MarkValue.TWO, roster, act)
     j.store.commit(first)
-    with pytest.raises(StaleVersion):
+    with pytest.raises(WriteConflict):
         j.store.commit(second)
     assert [m.student_id for m in j.get(Lesson, lesson_id).marks.values()] == [anna]
 
