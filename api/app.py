@@ -22,3 +22,11 @@ def create_app(ejournal: Ejournal) -> FastAPI:
                    governance.router):
         app.include_router(router, prefix="/api/v1")
     return app
+
+
+def from_environment() -> FastAPI:
+    """The app of one worker process, its deployment opened from EJOURNAL_* settings
+    (`ejournal serve --workers N`)."""
+    from application.config import get_settings
+
+    return create_app(Ejournal(get_settings()))

@@ -122,6 +122,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from api.app import create_app
 
+    if args.workers > 1:
+        # Each worker process opens its own deployment from the environment (ADR 0005:
+        # several processes may serve one database).
+        ensure_key(settings.key_dir)
+        uvicorn.run("api.app:from_environment", factory=True, host=args.host,
+                    port=args.port, workers=args.workers, log_level="warning")
+        return 0
     ejournal = _open(settings)
     try:
         uvicorn.run(create_app(ejournal), host=args.host, port=args.port)
@@ -190,6 +197,8 @@ def parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="запустить HTTP API")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1,
+                       help="процессов-обработчиков (PostgreSQL; SQLite — один)")
     serve.set_defaults(func=cmd_serve)
 
     demo = sub.add_parser("demo", help="загрузить демо-организацию и выдать токены")

@@ -91,20 +91,22 @@ class Access(Area):
         except NotFound:
             return None
 
-    def admits(self, person_id: UUID, kind: str, token_sha256: str) -> UUID | None:
-        """The id of the person's credentials aggregate if its recorded events admit the
-        token for this person and kind (issued, not revoked); else None."""
+    def admit(self, person_id: UUID, kind: str, token_sha256: str
+              ) -> tuple[UUID, frozenset[Role]] | None:
+        """If the person's recorded credentials admit the token (issued for this person
+        and kind, not revoked): the credentials' id and the person's current roles;
+        else None. One unit of work: read fresh from the record at every request."""
         credentials = self.store.find(Credentials, Credentials.create_id(person_id))
         if (credentials is None or credentials.person_kind != kind
                 or not credentials.admits(token_sha256)):
             return None
-        return credentials.id
-
-    def roles_of(self, person_id: UUID, kind: str) -> frozenset[Role]:
-        person = self.store.get(PERSON_KINDS[kind], person_id)
+        person = self.store.find(PERSON_KINDS[kind], person_id)
+        if person is None:
+            return None
         if kind == "staff":
-            return frozenset(person.roles)
-        return frozenset({Role.STUDENT if kind == "student" else Role.GUARDIAN})
+            return credentials.id, frozenset(person.roles)
+        return credentials.id, frozenset({Role.STUDENT if kind == "student"
+                                          else Role.GUARDIAN})
 
     # Read authorisation ------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from domain.institution import Institution, check_slug, check_timezone
 
 TOKEN_PREFIX = "ej_"
 log = logging.getLogger("ejournal.access")
+MAX_CACHED_ROUTES = 100_000
 
 
 class Unauthenticated(Exception):
@@ -65,6 +66,7 @@ class Ejournal:
         self._journals: dict[str, Journal] = {}
         self._lock = threading.Lock()
         self._attested: set[tuple[str, str]] = set()
+        self._routes: dict[str, TokenEntry] = {}
         self._keyring: ledger.KeyRing | None = None
 
     # Institutions ----------------------------------------------------------------------
@@ -120,20 +122,26 @@ class Ejournal:
         whose ledger entry verifies under a trusted key (checked once per process) and
         no revocation since (read from the record at every request)."""
         digest = token_hash(token)
-        entry = self.backend.directory.token(digest)
+        entry = self._routes.get(digest)
         if entry is None:
-            raise Unauthenticated
+            entry = self.backend.directory.token(digest)
+            if entry is None:
+                raise Unauthenticated
+            if len(self._routes) >= MAX_CACHED_ROUTES:
+                self._routes.clear()
+            # A routing hint is never changed; it grants nothing by itself (see below).
+            self._routes[digest] = entry
         journal = self.journal(entry.slug)
-        credentials_id = journal.access.admits(entry.person_id, entry.person_kind, digest)
-        if credentials_id is None:
+        admitted = journal.access.admit(entry.person_id, entry.person_kind, digest)
+        if admitted is None:
             raise Unauthenticated
+        credentials_id, roles = admitted
         if (entry.slug, digest) not in self._attested:
             if not self._attested_by_ledger(entry.slug, credentials_id):
                 log.warning("token of %s in %s: its record is not attested by the ledger",
                             entry.person_id, entry.slug)
                 raise Unauthenticated
             self._attested.add((entry.slug, digest))
-        roles = journal.access.roles_of(entry.person_id, entry.person_kind)
         return Actor(entry.slug, entry.person_id, entry.person_kind, roles), journal
 
     def _attested_by_ledger(self, slug: str, credentials_id: UUID) -> bool:
