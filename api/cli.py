@@ -108,10 +108,13 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
                   "загрузке). Новый токен: ejournal users add --institution demo …")
             return 0
         print("Загрузка демо-организации…", flush=True)
-        tokens = load_demo(ejournal, args.slug)
+        loaded = load_demo(ejournal, args.slug)
         print("Токены демо-пользователей (Authorization: Bearer …):")
-        for role, token in tokens.items():
+        for role, token in loaded.tokens.items():
             print(f"  {role:9} {token}")
+        print("Идентификаторы для примеров (группа ИС-21, математика; teacher ведёт её):")
+        for name, value in loaded.ids.items():
+            print(f"  {name:13} {value}")
     finally:
         ejournal.close()
     return 0

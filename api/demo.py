@@ -4,6 +4,7 @@ cases the API calls (so every demo event is signed and chained)."""
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from datetime import date, timedelta
 from uuid import UUID
 
@@ -64,9 +65,15 @@ def staff_actor(slug: str, person_id: UUID, *roles: Role) -> Actor:
     return Actor(slug, person_id, "staff", frozenset(roles))
 
 
+@dataclass(frozen=True)
+class DemoLoaded:
+    tokens: dict[str, str]  # role → bearer token
+    ids: dict[str, UUID]  # what the README's curl lines need
+
+
 def load_demo(ejournal: Ejournal, slug: str = "demo", seed: int = 139,
-              progress: bool = True) -> dict[str, str]:
-    """Loads the demo institution; returns a token per demo role."""
+              progress: bool = True) -> DemoLoaded:
+    """Loads the demo institution; returns a token per demo role and example ids."""
     rng = random.Random(seed)
     ejournal.create_institution(slug, "ОГБПОУ «Томский техникум информационных технологий»",
                                 "Asia/Tomsk")
@@ -144,6 +151,7 @@ def load_demo(ejournal: Ejournal, slug: str = "demo", seed: int = 139,
     # A term of lessons up to yesterday: each assignment twice a week.
     last_day = min(today - timedelta(days=1), date(year_start.year, 12, 28))
     lessons = 0
+    last_lesson: dict[UUID, UUID] = {}
     for a_index, (assignment_id, teacher_id, discipline, _) in enumerate(assignments):
         teacher = staff_actor(slug, teacher_id, Role.TEACHER)
         weekdays = (a_index % 5, (a_index + 2) % 5)
@@ -155,6 +163,8 @@ def load_demo(ejournal: Ejournal, slug: str = "demo", seed: int = 139,
                             WorkKind.ORDINARY)
                 lesson_id = _demo_lesson(j, teacher, assignment_id, day, a_index % 6 + 1,
                                          topic, kind, rng)
+                if lesson_id:
+                    last_lesson[assignment_id] = lesson_id
                 if lesson_id and rng.random() < 0.3:
                     _demo_reason(j, director, lesson_id, rng)
                 n += 1
@@ -178,7 +188,12 @@ def load_demo(ejournal: Ejournal, slug: str = "demo", seed: int = 139,
         "student": ejournal.issue_token(slug, students["ИС-21"][0], "student"),
         "guardian": ejournal.issue_token(slug, guardians[0], "guardian"),
     }
-    return tokens
+    math = next(a for a, _, d, g in assignments if d == "Математика" and g == "ИС-21")
+    ids = {"group_id": groups["ИС-21"], "discipline_id": disciplines["Математика"],
+           "assignment_id": math, "student_id": students["ИС-21"][0]}
+    if math in last_lesson:
+        ids["lesson_id"] = last_lesson[math]
+    return DemoLoaded(tokens, ids)
 
 
 def _demo_lesson(j: Journal, teacher: Actor, assignment_id: UUID, day: date,

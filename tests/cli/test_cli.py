@@ -7,6 +7,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 
@@ -103,3 +104,24 @@ def test_an_auditor_verifies_an_export_with_public_keys_only(
                             env={**os.environ, "PYTHONPATH": str(Path.cwd())})
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("OK 4 entries, head 4:")
+
+
+def test_demo_prints_the_ids_the_readme_examples_need(
+        env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    tokens = dict(line.split() for line in out.split("(Authorization: Bearer …):\n")[1]
+                  .split("Идентификаторы")[0].strip().splitlines())
+    ids = dict(line.split() for line in out.split("teacher ведёт её):\n")[1].strip()
+               .splitlines())
+    assert set(ids) == {"group_id", "discipline_id", "assignment_id", "student_id",
+                        "lesson_id"}
+    service = Ejournal(get_settings())
+    try:
+        actor, journal = service.authenticate(tokens["teacher"])
+        page = journal.reads.journal_sources(actor, UUID(ids["group_id"]),
+                                             UUID(ids["discipline_id"]), 1)
+        assert UUID(ids["lesson_id"]) in {lesson.id for lesson in page.lessons}
+        assert UUID(ids["student_id"]) in page.group.members
+    finally:
+        service.close()
