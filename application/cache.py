@@ -73,6 +73,15 @@ class CoherentRepository(Repository[UUID]):
             self.synced_to = max(self.synced_to, after)
         return seen
 
+    def apply(self, changes: Iterable[tuple[int, UUID, int]]) -> None:
+        """Evicts the aggregates `changes` (notification id, aggregate id, version) show
+        stored after their cached version — the chain guard's verified news."""
+        changes = list(changes)
+        if changes:
+            self._evict([i for _, i, version in changes if self._cached_version(i) < version])
+            with self._lock:
+                self.synced_to = max(self.synced_to or 0, changes[-1][0])
+
     def get(self, aggregate_id: UUID, *, version: int | None = None,
             projector_func: Any = project_aggregate, fastforward_skipping: bool = False,
             deepcopy_from_cache: bool = True) -> Any:

@@ -4,7 +4,6 @@ Entry point for the API and the CLI."""
 from __future__ import annotations
 
 import hashlib
-import logging
 import secrets
 import threading
 from collections.abc import Callable
@@ -16,6 +15,7 @@ import ledger
 from application.access import PERSON_KINDS
 from application.actors import Actor
 from application.config import Settings
+from application.integrity import ChainGuard
 from application.journal import Clock, Journal, utc_now
 from application.storage.chain import ChainWriter
 from application.storage.directory import AlreadyRegistered, InstitutionEntry, TokenEntry
@@ -25,7 +25,6 @@ from domain.errors import DuplicateEntry, InvalidValue, NotFound
 from domain.institution import Institution, check_slug, check_timezone
 
 TOKEN_PREFIX = "ej_"
-log = logging.getLogger("ejournal.access")
 MAX_CACHED_ROUTES = 100_000
 
 
@@ -65,7 +64,6 @@ class Ejournal:
             settings.owner_url if owner else settings.database_url, owner=owner)
         self._journals: dict[str, Journal] = {}
         self._lock = threading.Lock()
-        self._attested: set[tuple[str, str]] = set()
         self._routes: dict[str, TokenEntry] = {}
         self._keyring: ledger.KeyRing | None = None
 
@@ -94,7 +92,9 @@ class Ejournal:
                     raise NotFound(f"Организация «{slug}» не найдена.")
                 if self.signer is None:
                     raise RuntimeError("this deployment was opened without a signing key")
-                chain = ChainWriter(chain_id_of(entry.institution_id), self.signer)
+                chain_id = chain_id_of(entry.institution_id)
+                guard = ChainGuard(slug, chain_id, self.keyring(), self.signer)
+                chain = ChainWriter(chain_id, self.signer, guard)
                 journal = Journal(InstitutionStore(self.backend, slug, chain, self.clock))
                 self._journals[slug] = journal
             return journal
@@ -118,9 +118,10 @@ class Ejournal:
         return self.journal(slug).access.revoke_tokens(None, person_id, reason)
 
     def authenticate(self, token: str) -> tuple[Actor, Journal]:
-        """The token's holder, if the institution's signed record admits it: an issuance
-        whose ledger entry verifies under a trusted key (checked once per process) and
-        no revocation since (read from the record at every request)."""
+        """The token's holder, if the institution's record admits it: issued for this
+        person and kind and not revoked since, read afresh at every request. Every event
+        of that record has passed the chain guard (ADR 0009): its ledger entry verifies
+        and links, signed by a trusted key."""
         digest = token_hash(token)
         entry = self._routes.get(digest)
         if entry is None:
@@ -135,25 +136,8 @@ class Ejournal:
         admitted = journal.access.admit(entry.person_id, entry.person_kind, digest)
         if admitted is None:
             raise Unauthenticated
-        credentials_id, roles = admitted
-        if (entry.slug, digest) not in self._attested:
-            if not self._attested_by_ledger(entry.slug, credentials_id):
-                log.warning("token of %s in %s: its record is not attested by the ledger",
-                            entry.person_id, entry.slug)
-                raise Unauthenticated
-            self._attested.add((entry.slug, digest))
+        _, roles = admitted
         return Actor(entry.slug, entry.person_id, entry.person_kind, roles), journal
-
-    def _attested_by_ledger(self, slug: str, credentials_id: UUID) -> bool:
-        """Every stored event of the credentials aggregate has a ledger entry that
-        vouches for it (its digest, entry hash and a trusted key's signature)."""
-        directory_entry = self.backend.directory.institution(slug)
-        assert directory_entry is not None
-        chain_id = chain_id_of(directory_entry.institution_id)
-        keyring = self.keyring()
-        entries = self.backend.chain_reader(slug).entries_of(credentials_id)
-        return bool(entries) and all(
-            e is not None and ledger.attests(chain_id, e, keyring) for e in entries)
 
     def keyring(self) -> ledger.KeyRing:
         """The trusted public keys (the key ring's index in the key directory)."""

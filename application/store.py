@@ -89,10 +89,17 @@ class InstitutionStore(Application[UUID]):
                                   cache_maxsize=int(maxsize) if maxsize else None)
 
     def begin_unit_of_work(self) -> None:
-        """Brings the aggregate cache up to date with what any process stored since."""
+        """Verifies what any process stored since (the chain guard, ADR 0009) and brings
+        the aggregate cache up to date with it."""
         assert isinstance(self.repository, CoherentRepository)
-        self.repository.sync(self._changes_since,
-                             lambda: self.recorder.max_notification_id() or 0)
+        guard = self.chain.guard
+        if guard is None:  # a ledger-less variant (benchmarks)
+            self.repository.sync(self._changes_since,
+                                 lambda: self.recorder.max_notification_id() or 0)
+            return
+        if guard.source is None:
+            guard.source = self.recorder  # type: ignore[assignment]
+        self.repository.apply(guard.follow())
 
     def _changes_since(self, after: int, limit: int) -> list[tuple[int, UUID, int]]:
         return self.recorder.changes_since(after, limit)  # type: ignore[attr-defined, no-any-return]

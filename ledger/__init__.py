@@ -15,7 +15,6 @@ from ledger.chain import (
     StoredEntry,
     VerifyReport,
     append,
-    attests,
     verify,
 )
 from ledger.encoding import (
@@ -29,6 +28,7 @@ from ledger.encoding import (
     genesis_hash,
     key_id,
     signing_message,
+    verified_message,
 )
 from ledger.errors import (
     EncodingError,
@@ -64,7 +64,6 @@ __all__ = [
     "UnsafeKeyPermissions",
     "VerifyReport",
     "append",
-    "attests",
     "entry_bytes",
     "entry_hash",
     "event_digest",
@@ -75,5 +74,6 @@ __all__ = [
     "key_id",
     "read_export",
     "signing_message",
+    "verified_message",
     "verify",
 ]

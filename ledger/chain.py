@@ -141,6 +141,7 @@ def verify(
     progress: Callable[[int], None] | None = None,
     progress_every: int = 10000,
     expect_head: ChainHead | None = None,
+    start: ChainHead | None = None,
 ) -> VerifyReport:
     """Verifies the chain `chain_id` from position 1 and reports the first failure.
 
@@ -166,6 +167,10 @@ def verify(
     whose recomputed hash is expect_head.entry_hash fails as MISSING at that position
     (truncated or rewritten since the published head).
 
+    With `start` (a head verified before, e.g. from a verified-through mark), the entries
+    continue the chain after it: p starts at start.position + 1 and h at start.entry_hash;
+    the report's `count` is the number of entries verified in this call.
+
     `progress(p)` is called after every `progress_every` verified entries.
     `locate_digest(d)` returns the position whose stored event digest is d, or None.
 
@@ -180,14 +185,18 @@ def verify(
         or len(expect_head.entry_hash) != HASH_SIZE
     ):
         raise ValueError("expect_head needs a position >= 0 and a 32-byte entry hash")
-    head = ChainHead.empty(chain_id)
+    # `start`: a head already verified (a verified-through mark): the entries continue
+    # after it, at position start.position + 1, linked to start.entry_hash.
+    head = start if start is not None else ChainHead.empty(chain_id)
     # The recomputed hash at the published head's position, once reached.
     published: bytes | None = None
     if expect_head is not None and expect_head.position == 0:
         published = head.entry_hash
 
+    base = head.position
+
     def stop(failure: Failure) -> VerifyReport:
-        return VerifyReport(False, head.position, head, failure)
+        return VerifyReport(False, head.position - base, head, failure)
 
     for entry in entries:
         p = head.position + 1
@@ -229,26 +238,7 @@ def verify(
             return stop(Failure(expect_head.position, FailureKind.MISSING,
                                 f"rewritten since the published head {want}: calculated "
                                 f"{published.hex()} at that position"))
-    return VerifyReport(True, head.position, head, None)
-
-
-def attests(chain_id: str, entry: StoredEntry, keyring: KeyRing) -> bool:
-    """True iff this one entry vouches for its event: the event row is present, its
-    digest is the one signed, the entry hash recomputes at the entry's position from its
-    stored previous hash, and a key of the ring signed it. It does not check the links to
-    the rest of the chain (`verify` does); a service uses it to trust one event — an
-    access token's issuance — without replaying the chain. Never raises for malformed
-    stored values."""
-    if entry.event is None or entry.key_id not in keyring:
-        return False
-    try:
-        digest = entry.event.digest()
-    except EncodingError:
-        return False
-    return (digest == entry.event_digest
-            and _recomputes(chain_id, entry.position, entry.prev_hash, digest,
-                            entry.entry_hash)
-            and keyring.verify(entry.key_id, entry.entry_hash, entry.signature))
+    return VerifyReport(True, head.position - base, head, None)
 
 
 def _diagnose(chain_id: str, p: int, prev: bytes, calculated: bytes, entry: StoredEntry,

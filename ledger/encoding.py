@@ -27,6 +27,7 @@ EVENT_TAG = b"ejournal/ledger/event/v1\x00"
 ENTRY_TAG = b"ejournal/ledger/entry/v1\x00"
 GENESIS_TAG = b"ejournal/ledger/genesis/v1\x00"
 SIGNATURE_TAG = b"ejournal/ledger/signature/v1\x00"
+VERIFIED_TAG = b"ejournal/ledger/verified/v1\x00"
 
 HASH_SIZE = 32  # SHA-256 output, and the size of prev_hash, digests and entry hashes
 ORIGINATOR_ID_SIZE = 16  # the bytes of a UUID
@@ -149,6 +150,21 @@ def signing_message(entry_hash: bytes) -> bytes:
 
     Precondition: entry_hash is exactly 32 bytes, else EncodingError."""
     return SIGNATURE_TAG + _hash32(entry_hash, "entry_hash")
+
+
+def verified_message(chain_id: str, position: int, entry_hash: bytes) -> bytes:
+    """The exact bytes a verified-through mark's signature covers — a service's signed
+    statement "I verified this chain from genesis through `position`, whose entry hash is
+    `entry_hash`", so that a process starting later need not verify that part again:
+
+        VERIFIED_TAG || lp(UTF-8 of chain_id) || u64(position) || entry_hash
+
+    Its own tag keeps it from ever being taken for an entry signature. Preconditions,
+    else EncodingError: 1 <= position < 2**64; entry_hash is exactly 32 bytes."""
+    if not _is_int(position) or not 1 <= position <= MAX_U64:
+        raise EncodingError(f"position out of range: {position!r}")
+    return (VERIFIED_TAG + lp(_utf8(chain_id, "chain_id")) + u64(position)
+            + _hash32(entry_hash, "entry_hash"))
 
 
 def key_id(public_key_raw: bytes) -> str:

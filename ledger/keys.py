@@ -42,8 +42,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from ledger.encoding import HASH_SIZE, PUBLIC_KEY_SIZE, key_id, signing_message
+from ledger.encoding import (
+    HASH_SIZE,
+    PUBLIC_KEY_SIZE,
+    key_id,
+    signing_message,
+    verified_message,
+)
 from ledger.errors import (
+    EncodingError,
     InvalidKeyFile,
     KeyFileMismatch,
     KeyNotFound,
@@ -86,6 +93,32 @@ def _check_directory(directory: Path) -> None:
         raise UnsafeKeyPermissions(
             f"{directory} has mode {mode & 0o777:04o}: a key directory must not be writable "
             "by group or others (chmod 700)")
+    _check_ancestors(directory)
+
+
+def _check_ancestors(directory: Path) -> None:
+    """UnsafeKeyPermissions if a directory above `directory` may be written by group or
+    others without the sticky bit: they could rename the key directory away and put
+    another in its place (as ssh's StrictModes refuses)."""
+    for parent in Path(os.path.abspath(directory)).parents:
+        mode = os.stat(parent).st_mode
+        if mode & 0o022 and not mode & stat.S_ISVTX:
+            raise UnsafeKeyPermissions(
+                f"{parent}, above the key directory, has mode {mode & 0o7777:04o}: group or "
+                "others could replace the key directory (chmod go-w, or the sticky bit)")
+
+
+def _make_private_directories(directory: Path) -> None:
+    """Creates `directory` and any missing directory above it with mode 0700 (existing
+    ones are left as they are)."""
+    missing = []
+    path = Path(os.path.abspath(directory))
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for path in reversed(missing):
+        path.mkdir(mode=DIRECTORY_MODE)
+        os.chmod(path, DIRECTORY_MODE)
 
 
 def _read_index(directory: Path) -> list[str] | None:
@@ -163,7 +196,7 @@ def generate_key(directory: Path) -> str:
     UnsafeKeyPermissions for a KEYS that KeyRing.from_directory would refuse.
     Precondition: the caller may write `directory`; OSError otherwise."""
     directory = Path(directory)
-    directory.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
+    _make_private_directories(directory)
     if os.stat(directory).st_mode & 0o022 and any(directory.iterdir()):
         raise UnsafeKeyPermissions(
             f"{directory} is writable by group or others and not empty: check its files, "
@@ -219,6 +252,10 @@ class Signer:
         """The 64-byte Ed25519 signature of SIGNATURE_TAG || entry_hash (deterministic,
         RFC 8032). Precondition: entry_hash is 32 bytes, else EncodingError."""
         return self._key.sign(signing_message(entry_hash))
+
+    def sign_verified(self, chain_id: str, position: int, entry_hash: bytes) -> bytes:
+        """The signature of a verified-through mark (`verified_message`)."""
+        return self._key.sign(verified_message(chain_id, position, entry_hash))
 
     @classmethod
     def from_directory(cls, directory: Path) -> Signer:
@@ -332,6 +369,20 @@ class KeyRing:
     def __iter__(self) -> Iterator[str]:
         """The key ids, sorted."""
         return iter(sorted(self._keys))
+
+    def verify_verified(self, key_id: str, chain_id: str, position: int, entry_hash: bytes,
+                        signature: bytes) -> bool:
+        """True iff `signature` is the key's valid signature of the verified-through mark
+        (`verified_message`). Never raises for untrusted input."""
+        key = self._keys.get(key_id) if isinstance(key_id, str) else None
+        if key is None or not isinstance(signature, bytes | bytearray):
+            return False
+        try:
+            key.verify(bytes(signature), verified_message(chain_id, position,
+                                                          bytes(entry_hash)))
+        except (InvalidSignature, EncodingError, TypeError, ValueError):
+            return False
+        return True
 
     def verify(self, key_id: str, entry_hash: bytes, signature: bytes) -> bool:
         """True iff `signature` is a valid Ed25519 signature, by the key with this id, of

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
@@ -17,12 +18,22 @@ Entry = tuple[int, UUID, int, bytes, bytes, bytes, str, bytes]
 HEAD_SQL = "SELECT position, entry_hash FROM ledger ORDER BY position DESC LIMIT 1"
 
 
+class Guard(Protocol):
+    """application.integrity.ChainGuard, as the recorders use it."""
+
+    def require_head(self, position: int, entry_hash: bytes) -> None: ...
+    def wrote(self, first_position: int, head: ledger.ChainHead,
+              notification_id: int) -> None: ...
+
+
 @dataclass(frozen=True)
 class ChainWriter:
-    """Appends to one institution's chain with the active signing key."""
+    """Appends to one institution's chain with the active signing key; `guard` (none in
+    the benchmarks' ledger-less variants) sees that it chains only onto verified heads."""
 
     chain_id: str
     signer: ledger.Signer
+    guard: Guard | None = None
 
     def head(self, row: tuple[int, bytes] | None) -> ledger.ChainHead:
         if row is None:
@@ -40,6 +51,24 @@ class ChainWriter:
              e.entry_hash, e.key_id, e.signature)
             for e, s in zip(new, stored, strict=True)
         ]
+
+
+@dataclass(frozen=True)
+class FollowRow:
+    """An event row after the guard's position, with its ledger entry (None fields when
+    the event has none)."""
+
+    notification_id: int
+    originator_id: UUID | str
+    originator_version: int
+    topic: str
+    state: bytes | str
+    position: int | None
+    prev_hash: bytes | None
+    event_digest: bytes | None
+    entry_hash: bytes | None
+    key_id: str | None
+    signature: bytes | None
 
 
 def content_of(originator_id: UUID | str, version: int, topic: str, state: bytes | str

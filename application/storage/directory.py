@@ -140,7 +140,8 @@ class PostgresDirectory:
         """The roles the service runs as, to be granted each institution's tables."""
         with self.pool.connection() as conn:
             return [r[0] for r in conn.execute(
-                "SELECT role FROM ejournal.runtime_roles ORDER BY role").fetchall()]
+                "SELECT role FROM ejournal.runtime_roles r JOIN pg_roles p"
+                " ON p.rolname = r.role ORDER BY role").fetchall()]
 
     def add_institution(self, entry: InstitutionEntry) -> None:
         import psycopg

@@ -8,16 +8,18 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
-from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import ApplicationRecorder, InfrastructureFactory
 from psycopg.sql import SQL, Identifier, Literal
 
-import ledger
 from application.storage.chain import ChainWriter
 from application.storage.directory import Directory, PostgresDirectory, SQLiteDirectory
-from application.storage.postgres import LedgeredPostgresRecorder, PostgresChainReader
+from application.storage.postgres import (
+    LedgeredPostgresRecorder,
+    PostgresChainReader,
+    ledger_ddl,
+)
 from application.storage.sqlite import LedgeredSQLiteRecorder, SQLiteChainReader
 
 EVENTS_TABLE = "journal_events"  # eventsourcing's name for application "Journal"
@@ -31,7 +33,6 @@ class ChainReader(Protocol):
     def entries(self) -> object: ...
     def first_unledgered(self) -> tuple[int, str, int, int] | None: ...
     def locate(self, digest: bytes) -> int | None: ...
-    def entries_of(self, originator_id: UUID) -> list[ledger.StoredEntry | None]: ...
 
 
 class Backend(ABC):
@@ -152,7 +153,13 @@ class PostgresBackend(Backend):
             ):
                 conn.execute(SQL(statement).format(r=r))
             for (slug,) in conn.execute("SELECT slug FROM ejournal.institutions").fetchall():
-                self._grant_institution(conn, schema_of(slug), [role])
+                schema = schema_of(slug)
+                if conn.execute("SELECT to_regclass(%s)", (f'"{schema}"."{EVENTS_TABLE}"',)
+                                ).fetchone()[0] is None:
+                    continue  # registered, never opened: its tables come with it
+                for statement in ledger_ddl(schema, EVENTS_TABLE):  # brings it up to date
+                    conn.execute(statement)
+                self._grant_institution(conn, schema, [role])
 
     @staticmethod
     def _grant_institution(conn: psycopg.Connection, schema: str, roles: list[str]) -> None:
@@ -161,8 +168,14 @@ class PostgresBackend(Backend):
         for role in roles:
             r = Identifier(role)
             conn.execute(SQL("GRANT USAGE ON SCHEMA {s} TO {r}").format(s=s, r=r))
-            conn.execute(SQL("GRANT SELECT, INSERT ON {s}.{e}, {s}.ledger TO {r}").format(
-                s=s, e=Identifier(EVENTS_TABLE), r=r))
+            e = Identifier(EVENTS_TABLE)
+            # Events: the notification id only from its sequence (ADR 0009), so nobody
+            # can place an event where the cache and the chain guard would not look.
+            conn.execute(SQL("GRANT SELECT ON {s}.{e} TO {r}").format(s=s, e=e, r=r))
+            conn.execute(SQL("GRANT INSERT (originator_id, originator_version, topic, state)"
+                             " ON {s}.{e} TO {r}").format(s=s, e=e, r=r))
+            conn.execute(SQL("GRANT SELECT, INSERT ON {s}.ledger, {s}.ledger_verified"
+                             " TO {r}").format(s=s, r=r))
             conn.execute(SQL("GRANT USAGE ON SEQUENCE {s}.{q} TO {r}").format(
                 s=s, q=sequence, r=r))
 

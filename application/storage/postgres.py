@@ -18,7 +18,7 @@ from psycopg.errors import UniqueViolation
 from psycopg.sql import SQL, Composable, Identifier, Literal
 
 import ledger
-from application.storage.chain import ChainWriter, stored_entry
+from application.storage.chain import ChainWriter, FollowRow, stored_entry
 from application.unit_of_work import ReadChanged, current
 
 
@@ -38,13 +38,41 @@ def ledger_ddl(schema: str, events: str) -> list[SQL | Any]:
             "CREATE OR REPLACE FUNCTION {s}.append_only() RETURNS trigger LANGUAGE plpgsql AS "
             "$$BEGIN RAISE EXCEPTION 'ejournal: % is append-only', TG_TABLE_NAME; END$$"
         ).format(s=s),
+        # Verified-through marks of the chain guard (application/integrity.py).
+        SQL("CREATE TABLE IF NOT EXISTS {s}.ledger_verified (position bigint PRIMARY KEY,"
+            " entry_hash bytea NOT NULL, key_id text NOT NULL, signature bytea NOT NULL)"
+            ).format(s=s),
         *[
             SQL(
                 "CREATE OR REPLACE TRIGGER {name} BEFORE UPDATE OR DELETE OR TRUNCATE ON {s}.{t} "
                 "FOR EACH STATEMENT EXECUTE FUNCTION {s}.append_only()"
             ).format(name=Identifier(f"{t}_append_only"), s=s, t=Identifier(t))
-            for t in (events, "ledger")
+            for t in (events, "ledger", "ledger_verified")
         ],
+        # Every ledger entry names a stored event, and every event has its ledger entry
+        # by the end of its transaction: nobody inserts one without the other (ADR 0009).
+        SQL(
+            "DO $$BEGIN IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname ="
+            " 'ledger_event_fk' AND conrelid = {ledger_regclass}::regclass) THEN"
+            " ALTER TABLE {s}.ledger ADD CONSTRAINT ledger_event_fk FOREIGN KEY"
+            " (notification_id) REFERENCES {s}.{e} (notification_id); END IF; END$$"
+        ).format(s=s, e=Identifier(events),
+                 ledger_regclass=Literal(f'"{schema}".ledger')),
+        SQL(
+            "CREATE OR REPLACE FUNCTION {s}.event_needs_ledger() RETURNS trigger"
+            " LANGUAGE plpgsql AS $$BEGIN IF NOT EXISTS (SELECT 1 FROM {s}.ledger"
+            " WHERE notification_id = NEW.notification_id) THEN RAISE EXCEPTION"
+            " 'ejournal: event % has no ledger entry', NEW.notification_id; END IF;"
+            " RETURN NULL; END$$"
+        ).format(s=s),
+        SQL(
+            "DO $$BEGIN IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname ="
+            " 'events_need_ledger' AND tgrelid = {events_regclass}::regclass) THEN"
+            " CREATE CONSTRAINT TRIGGER events_need_ledger AFTER INSERT ON {s}.{e}"
+            " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION"
+            " {s}.event_needs_ledger(); END IF; END$$"
+        ).format(s=s, e=Identifier(events),
+                 events_regclass=Literal(f'"{schema}"."{events}"')),
     ]
 
 
@@ -105,6 +133,23 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
             "  ::int AS ok)"
             " SELECT lg.position, lg.notification_id FROM checked LEFT JOIN lg ON true"
         ).format(s=s, e=e).as_bytes(None)
+        self.sql_follow = SQL(
+            "SELECT m.last, x.* FROM (SELECT coalesce(max(position), 0) AS last"
+            " FROM {s}.ledger) m LEFT JOIN LATERAL (SELECT e.notification_id AS nid,"
+            " e.originator_id, e.originator_version, e.topic, e.state, l.position,"
+            " l.prev_hash, l.event_digest, l.entry_hash, l.key_id, l.signature"
+            " FROM {s}.{e} e LEFT JOIN {s}.ledger l ON l.notification_id = e.notification_id"
+            " WHERE e.notification_id > %s ORDER BY e.notification_id LIMIT %s) x ON true"
+        ).format(s=s, e=e).as_bytes(None)
+        self.sql_entry_at = SQL(
+            "SELECT entry_hash, notification_id FROM {s}.ledger WHERE position = %s"
+        ).format(s=s).as_bytes(None)
+        self.sql_marks = SQL(
+            "SELECT position, entry_hash, key_id, signature FROM {s}.ledger_verified"
+            " ORDER BY position DESC LIMIT %s").format(s=s).as_bytes(None)
+        self.sql_add_mark = SQL(
+            "INSERT INTO {s}.ledger_verified VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING"
+        ).format(s=s).as_bytes(None)
         self._known_head: ledger.ChainHead | None = None
         self._append_lock = Lock()
 
@@ -145,6 +190,10 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
                     row = conn.cursor().execute(self.sql_head, prepare=True).fetchone()
                     head = self.chain.head(None if row is None
                                            else (row["position"], row["entry_hash"]))
+                    if self.chain.guard is not None:
+                        # Chain only onto a head the guard verified (else: follow it,
+                        # then run the command again).
+                        self.chain.guard.require_head(head.position, head.entry_hash)
                 entries = self.chain.entries(head, stored_events)
                 curs.execute(self.sql_append, [
                     list(reads), list(reads.values()),
@@ -159,6 +208,8 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
         # The statement's own check makes anything else impossible.
         assert len(appended) == len(stored_events), "events and ledger rows differ in number"
         self._known_head = ledger.ChainHead(position=entries[-1][0], entry_hash=entries[-1][5])
+        if self.chain.guard is not None:
+            self.chain.guard.wrote(entries[0][0], self._known_head, appended[-1][1])
         return [nid for _, nid in appended]
 
     def changes_since(self, after: int, limit: int) -> list[tuple[int, UUID, int]]:
@@ -167,6 +218,36 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
             curs.execute(self.sql_changes, (after, limit), prepare=True)
             return [(r["notification_id"], r["originator_id"], r["originator_version"])
                     for r in curs.fetchall()]
+
+    # What the chain guard reads ----------------------------------------------------------
+    def follow_rows(self, after: int, limit: int) -> tuple[int, list[FollowRow]]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self.sql_follow, (after, limit), prepare=True)
+            rows = curs.fetchall()
+        last = int(rows[0]["last"]) if rows else 0
+        return last, [FollowRow(r["nid"], r["originator_id"], r["originator_version"],
+                                r["topic"], r["state"], r["position"], r["prev_hash"],
+                                r["event_digest"], r["entry_hash"], r["key_id"],
+                                r["signature"])
+                       for r in rows if r["nid"] is not None]
+
+    def entry_at(self, position: int) -> tuple[bytes, int] | None:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self.sql_entry_at, (position,))
+            row = curs.fetchone()
+        return None if row is None else (bytes(row["entry_hash"]), int(row["notification_id"]))
+
+    def verified_marks(self, limit: int) -> list[tuple[int, bytes, str, bytes]]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self.sql_marks, (limit,))
+            return [(int(r["position"]), bytes(r["entry_hash"]), str(r["key_id"]),
+                     bytes(r["signature"])) for r in curs.fetchall()]
+
+    def add_verified_mark(self, position: int, entry_hash: bytes, key_id: str,
+                          signature: bytes) -> None:
+        with self.datastore.get_connection() as conn, conn.transaction(), \
+                conn.cursor() as curs:
+            curs.execute(self.sql_add_mark, (position, entry_hash, key_id, signature))
 
 
 def writer_lock_key(schema: str) -> int:
@@ -198,12 +279,6 @@ class PostgresChainReader:
             " FROM {s}.{e} e LEFT JOIN {s}.ledger l ON l.notification_id = e.notification_id"
             " WHERE l.position IS NULL ORDER BY e.notification_id LIMIT 1"
         ).format(s=s, e=e)
-        self.sql_entries_of = SQL(
-            "SELECT l.position, l.prev_hash, l.event_digest, l.entry_hash, l.key_id,"
-            " l.signature, e.originator_id, e.originator_version, e.topic, e.state"
-            " FROM {s}.{e} e LEFT JOIN {s}.ledger l ON l.notification_id = e.notification_id"
-            " WHERE e.originator_id = %s ORDER BY e.originator_version"
-        ).format(s=s, e=e)
         self.sql_locate = SQL(
             "SELECT position FROM {s}.ledger WHERE event_digest = %s LIMIT 1").format(s=s)
 
@@ -219,12 +294,6 @@ class PostgresChainReader:
         with Connection.connect(self.conninfo) as conn:
             return conn.execute(self.sql_unledgered).fetchone()
 
-    def entries_of(self, originator_id: UUID) -> list[ledger.StoredEntry | None]:
-        """The ledger entry of each stored event of one aggregate, in version order;
-        None for an event that has no ledger entry."""
-        with Connection.connect(self.conninfo) as conn:
-            rows = conn.execute(self.sql_entries_of, (originator_id,)).fetchall()
-        return [None if row[0] is None else stored_entry(row) for row in rows]
 
     def locate(self, digest: bytes) -> int | None:
         with Connection.connect(self.conninfo) as conn:

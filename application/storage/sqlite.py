@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import closing
 from pathlib import Path
@@ -20,7 +21,13 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 
 import ledger
-from application.storage.chain import HEAD_SQL, ChainWriter, changed_reads, stored_entry
+from application.storage.chain import (
+    HEAD_SQL,
+    ChainWriter,
+    FollowRow,
+    changed_reads,
+    stored_entry,
+)
 from application.unit_of_work import current
 
 LEDGER_DDL = [
@@ -30,14 +37,24 @@ LEDGER_DDL = [
     " prev_hash BLOB NOT NULL, event_digest BLOB NOT NULL, entry_hash BLOB NOT NULL,"
     " key_id TEXT NOT NULL, signature BLOB NOT NULL)",
     "CREATE INDEX IF NOT EXISTS ledger_event_digest ON ledger (event_digest)",
+    # Verified-through marks of the chain guard (application/integrity.py).
+    "CREATE TABLE IF NOT EXISTS ledger_verified (position INTEGER PRIMARY KEY,"
+    " entry_hash BLOB NOT NULL, key_id TEXT NOT NULL, signature BLOB NOT NULL)",
 ]
 # Append-only: the database itself refuses to change or remove history.
 APPEND_ONLY_DDL = [
     f"CREATE TRIGGER IF NOT EXISTS {table}_no_{verb} BEFORE {verb.upper()} ON {table} "
     f"BEGIN SELECT RAISE(ABORT, 'ejournal: {table} is append-only'); END"
-    for table in ("stored_events", "ledger")
+    for table in ("stored_events", "ledger", "ledger_verified")
     for verb in ("update", "delete")
 ]
+FOLLOW = (
+    "SELECT (SELECT coalesce(max(position), 0) FROM ledger), x.* FROM (SELECT 1)"
+    " LEFT JOIN (SELECT e.rowid AS nid, e.originator_id, e.originator_version, e.topic,"
+    " e.state, l.position, l.prev_hash, l.event_digest, l.entry_hash, l.key_id, l.signature"
+    " FROM stored_events e LEFT JOIN ledger l ON l.notification_id = e.rowid"
+    " WHERE e.rowid > ? ORDER BY e.rowid LIMIT ?) x ON 1"
+)
 
 DATABASE_FILE_MODE = 0o600
 DATABASE_DIRECTORY_MODE = 0o700
@@ -79,12 +96,6 @@ SELECT_ENTRIES = (
     " FROM ledger l LEFT JOIN stored_events e ON e.rowid = l.notification_id"
     " ORDER BY l.position"
 )
-SELECT_ENTRIES_OF = (
-    "SELECT l.position, l.prev_hash, l.event_digest, l.entry_hash, l.key_id, l.signature,"
-    " e.originator_id, e.originator_version, e.topic, e.state"
-    " FROM stored_events e LEFT JOIN ledger l ON l.notification_id = e.rowid"
-    " WHERE e.originator_id = ? ORDER BY e.originator_version"
-)
 SELECT_UNLEDGERED = (
     "SELECT e.rowid, e.originator_id, e.originator_version,"
     " (SELECT COUNT(*) FROM ledger l2 WHERE l2.notification_id < e.rowid)"
@@ -96,6 +107,8 @@ SELECT_UNLEDGERED = (
 class LedgeredSQLiteRecorder(SQLiteApplicationRecorder):
     def __init__(self, datastore: SQLiteDatastore, chain: ChainWriter) -> None:
         self.chain = chain
+        # What this thread's transaction appended, handed to the guard once committed.
+        self._written = threading.local()
         # Before the first connection: the pool connects lazily.
         private_database_file(Path(datastore.pool.db_name))
         super().__init__(datastore)
@@ -120,10 +133,53 @@ class LedgeredSQLiteRecorder(SQLiteApplicationRecorder):
             changed_reads(reads, c.fetchall())
         c.execute(HEAD_SQL)
         head = self.chain.head(c.fetchone())
+        if self.chain.guard is not None:
+            # Chain only onto a head the guard verified (else: follow, then run again).
+            self.chain.guard.require_head(head.position, head.entry_hash)
         entries = self.chain.entries(head, stored_events)
         c.executemany(INSERT_LEDGER, [(e[0], nid, *e[3:])
                                       for e, nid in zip(entries, ids, strict=True)])
+        if entries:
+            self._written.entries = (entries[0][0],
+                                     ledger.ChainHead(entries[-1][0], entries[-1][5]), max(ids))
         return ids
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any
+                      ) -> Sequence[int] | None:
+        self._written.entries = None
+        ids = super().insert_events(stored_events, **kwargs)  # committed
+        written, self._written.entries = self._written.entries, None
+        if written is not None and self.chain.guard is not None:
+            first, head, nid = written
+            self.chain.guard.wrote(first, head, nid)
+        return ids
+
+    # What the chain guard reads ----------------------------------------------------------
+    def follow_rows(self, after: int, limit: int) -> tuple[int, list[FollowRow]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(FOLLOW, (after, limit))
+            rows = c.fetchall()
+        last = int(rows[0][0]) if rows else 0
+        return last, [FollowRow(*r[1:]) for r in rows if r[1] is not None]
+
+    def entry_at(self, position: int) -> tuple[bytes, int] | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT entry_hash, notification_id FROM ledger WHERE position = ?",
+                      (position,))
+            row = c.fetchone()
+        return None if row is None else (bytes(row[0]), int(row[1]))
+
+    def verified_marks(self, limit: int) -> list[tuple[int, bytes, str, bytes]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT position, entry_hash, key_id, signature FROM ledger_verified"
+                      " ORDER BY position DESC LIMIT ?", (limit,))
+            return [(int(p), bytes(h), str(k), bytes(s)) for p, h, k, s in c.fetchall()]
+
+    def add_verified_mark(self, position: int, entry_hash: bytes, key_id: str,
+                          signature: bytes) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute("INSERT OR IGNORE INTO ledger_verified VALUES (?,?,?,?)",
+                      (position, entry_hash, key_id, signature))
 
     def changes_since(self, after: int, limit: int) -> list[tuple[int, UUID, int]]:
         """(notification id, aggregate id, version) of the events stored after `after`."""
@@ -152,12 +208,6 @@ class SQLiteChainReader:
         with closing(self._connect()) as conn:
             return conn.execute(SELECT_UNLEDGERED).fetchone()
 
-    def entries_of(self, originator_id: UUID) -> list[ledger.StoredEntry | None]:
-        """The ledger entry of each stored event of one aggregate, in version order;
-        None for an event that has no ledger entry."""
-        with closing(self._connect()) as conn:
-            rows = conn.execute(SELECT_ENTRIES_OF, (originator_id.hex,)).fetchall()
-        return [None if row[0] is None else stored_entry(row) for row in rows]
 
     def locate(self, digest: bytes) -> int | None:
         with closing(self._connect()) as conn:

@@ -41,13 +41,13 @@ class RawDb:
                 return conn.execute(sql, params).fetchall()
         with psycopg.connect(self.url) as conn:
             if bypass:
-                conn.execute(f"ALTER TABLE {self.events} DISABLE TRIGGER USER")
-                conn.execute(f"ALTER TABLE {self.ledger} DISABLE TRIGGER USER")
+                conn.execute(f"ALTER TABLE {self.events} DISABLE TRIGGER ALL")
+                conn.execute(f"ALTER TABLE {self.ledger} DISABLE TRIGGER ALL")
             cur = conn.execute(sql.replace("?", "%s"), params)
             rows = cur.fetchall() if cur.description else []
             if bypass:
-                conn.execute(f"ALTER TABLE {self.events} ENABLE TRIGGER USER")
-                conn.execute(f"ALTER TABLE {self.ledger} ENABLE TRIGGER USER")
+                conn.execute(f"ALTER TABLE {self.events} ENABLE TRIGGER ALL")
+                conn.execute(f"ALTER TABLE {self.ledger} ENABLE TRIGGER ALL")
             return rows
 
     def position_of(self, topic_suffix: str, nth: int = 0) -> tuple[int, int]:

@@ -10,6 +10,7 @@ import secrets
 import pytest
 
 import ledger
+from application.integrity import IntegrityAlarm
 from application.service import Ejournal, Unauthenticated, token_hash
 from application.storage.directory import TokenEntry
 from domain.access import Credentials
@@ -73,15 +74,15 @@ def test_an_issuance_event_inserted_behind_the_ledger_is_not_trusted(
              else "convert_to(replace(convert_from(state, 'UTF8'), ?, ?), 'UTF8')")
     raw.run("INSERT INTO {events} (originator_id, originator_version, topic, state)"
             f" SELECT originator_id, originator_version + 1, topic, {state} FROM {{events}}"
-            " WHERE originator_id = ? AND originator_version = 2", (old, new, oid),
-            bypass=False)
+            " WHERE originator_id = ? AND originator_version = 2", (old, new, oid))
     ejournal.backend.directory.add_token(new, TokenEntry(school.slug, person, "staff"))
-    # The forged event is read into the record…
-    assert school.journal.get(Credentials, credentials_id).admits(new)
-    # …but no ledger entry vouches for it: the service refuses the token,
+    # No ledger entry vouches for the forged event: the chain guard raises the alarm
+    # before anything reads it (ADR 0009), in this process and in a new one,
+    with pytest.raises(IntegrityAlarm):
+        ejournal.authenticate(forged)
     fresh = Ejournal(ejournal.settings, ejournal.clock)
     try:
-        with pytest.raises(Unauthenticated):
+        with pytest.raises(IntegrityAlarm):
             fresh.authenticate(forged)
     finally:
         fresh.close()

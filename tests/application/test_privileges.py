@@ -98,7 +98,23 @@ TAMPERING = [
     "DELETE FROM ejournal.access_tokens",
     "INSERT INTO ejournal.institutions VALUES ('evil', gen_random_uuid(), 'x', now())",
     "GRANT UPDATE ON {events} TO PUBLIC; UPDATE {events} SET state = state",
+    # An event placed where the cache and the chain guard would not look (ADR 0009).
+    "INSERT INTO {events} (originator_id, originator_version, topic, state, notification_id)"
+    " VALUES (gen_random_uuid(), 1, 'x', 'x', 9000000000000000000)",
+    "INSERT INTO {schema}.ledger_verified SELECT 1, '\\x00', 'k', '\\x00';"
+    " DELETE FROM {schema}.ledger_verified",
 ]
+
+
+def test_the_runtime_role_cannot_store_an_event_without_its_ledger_entry(
+        deployment: Deployment) -> None:
+    schema = schema_of(deployment.school.slug)
+    with psycopg.connect(deployment.runtime_url) as conn, pytest.raises(
+            errors.RaiseException, match="has no ledger entry"):
+        conn.execute(f'INSERT INTO "{schema}"."{EVENTS_TABLE}" (originator_id,'
+                     " originator_version, topic, state) VALUES (gen_random_uuid(), 1, 'x',"
+                     " 'x')")
+        conn.commit()
 
 
 @pytest.mark.parametrize("statement", TAMPERING)

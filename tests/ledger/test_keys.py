@@ -321,3 +321,20 @@ def test_keyring_verify_returns_false_and_never_raises_for_bad_input(
     signer = ledger.Signer(Ed25519PrivateKey.from_private_bytes(bytes(32)))
     ring = ledger.KeyRing({signer.key_id: signer.public_key_raw})
     assert ring.verify(signer.key_id if kid == "KID" else kid, entry_hash, signature) is False
+
+
+def test_generate_key_creates_missing_parent_directories_private(tmp_path: Path) -> None:
+    keys = tmp_path / "var" / "deep" / "keys"
+    ledger.generate_key(keys)
+    for directory in (tmp_path / "var", tmp_path / "var" / "deep", keys):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+
+
+def test_a_key_directory_under_a_parent_others_may_write_is_refused(tmp_path: Path) -> None:
+    parent = tmp_path / "shared"
+    ledger.generate_key(parent / "keys")
+    os.chmod(parent, 0o777)
+    with pytest.raises(ledger.UnsafeKeyPermissions, match="above the key directory"):
+        ledger.KeyRing.from_directory(parent / "keys")
+    os.chmod(parent, 0o1777)  # sticky, as /tmp: nobody may rename another's directory
+    assert len(ledger.KeyRing.from_directory(parent / "keys")) == 1

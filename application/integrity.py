@@ -1,0 +1,196 @@
+"""The chain guard: a process reads no event that a verified, linked, signed ledger entry
+does not vouch for (ADR 0009).
+
+Every unit of work begins by following the institution's log from where this process
+last verified it: each new event must have the ledger entry at the next position, whose
+hash links to the previous one and recomputes from the event's bytes, signed by a
+trusted key — exactly `ledger.verify`, continued from the last verified head. Entries
+this process wrote itself are taken without checking them again (it has just signed
+them). Anything else — an event without a ledger entry, an entry that does not verify, a
+ledger that runs ahead of the events — raises the alarm: from then on the process
+refuses every command and read of that institution (`IntegrityAlarm`, 423) until an
+operator has looked (`ejournal ledger verify`) and restarted it. Writers chain only onto
+a head the guard has verified, so nobody's new entries ever hang from a forged one.
+
+A process starting later need not re-verify the whole history: every `MARK_EVERY`
+entries the guard stores a verified-through mark, (position, entry hash) signed by the
+service's key under its own domain tag; the newest mark whose signature verifies and
+whose entry hash is still the one stored at that position is where a new guard starts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from threading import Lock
+from typing import Protocol
+from uuid import UUID
+
+import ledger
+from application.storage.chain import FollowRow, content_of
+from application.unit_of_work import Retry
+
+log = logging.getLogger("ejournal.integrity")
+
+PAGE = 1000
+MARK_EVERY = 5000
+MARKS_TRIED = 100
+
+
+class IntegrityAlarm(Exception):
+    """The institution's stored history does not verify: nothing of it is served."""
+
+    def __init__(self, slug: str, failure: ledger.Failure) -> None:
+        super().__init__(f"{slug}: {failure.kind.value} at position {failure.position}: "
+                         f"{failure.detail}")
+        self.slug = slug
+        self.failure = failure
+
+
+class ChainMoved(Retry):
+    """The ledger's head is not the one the guard verified: follow it first, then run the
+    command again."""
+
+
+class ChainSource(Protocol):
+    def follow_rows(self, after: int, limit: int) -> tuple[int, Sequence[FollowRow]]: ...
+    def entry_at(self, position: int) -> tuple[bytes, int] | None: ...
+    def verified_marks(self, limit: int) -> Sequence[tuple[int, bytes, str, bytes]]: ...
+    def add_verified_mark(self, position: int, entry_hash: bytes, key_id: str,
+                          signature: bytes) -> None: ...
+
+
+class ChainGuard:
+    def __init__(self, slug: str, chain_id: str, keyring: ledger.KeyRing,
+                 signer: ledger.Signer | None) -> None:
+        self.slug, self.chain_id, self.keyring, self.signer = slug, chain_id, keyring, signer
+        self.source: ChainSource | None = None  # the recorder, once constructed
+        self._lock = Lock()
+        self.head: ledger.ChainHead | None = None  # verified; None until opened
+        self.notification_id = 0  # of the event at the verified head
+        self.failure: ledger.Failure | None = None
+        self.checked = 0  # entries whose signature this guard verified
+        self._marked = 0
+
+    # Following the log ------------------------------------------------------------------
+    def follow(self) -> list[tuple[int, UUID, int]]:
+        """Verifies everything stored since the last call; returns (notification id,
+        aggregate id, version) of the new events, for the aggregate cache."""
+        with self._lock:
+            self._check()
+            if self.head is None:
+                self._open()
+            changes: list[tuple[int, UUID, int]] = []
+            while True:
+                last, rows = self._source().follow_rows(self.notification_id, PAGE)
+                if rows:
+                    self._verify(rows)
+                    changes.extend((r.notification_id, _uuid(r.originator_id),
+                                    int(r.originator_version)) for r in rows)
+                if len(rows) < PAGE:
+                    self._check_ends_at(last)
+                    break
+            self._mark()
+            return changes
+
+    def _verify(self, rows: Sequence[FollowRow]) -> None:
+        assert self.head is not None
+        entries = []
+        for row in rows:
+            if row.position is None:
+                self._raise(ledger.Failure(
+                    self.head.position + len(entries) + 1, ledger.FailureKind.INSERTED,
+                    f"event {row.originator_id} v{row.originator_version} (row "
+                    f"{row.notification_id}) has no ledger entry"))
+            entries.append(ledger.StoredEntry(
+                position=int(row.position), prev_hash=bytes(row.prev_hash or b""),
+                event_digest=bytes(row.event_digest or b""),
+                entry_hash=bytes(row.entry_hash or b""), key_id=str(row.key_id),
+                signature=bytes(row.signature or b""),
+                event=content_of(row.originator_id, row.originator_version, row.topic,
+                                 row.state)))
+        report = ledger.verify(self.chain_id, entries, self.keyring, start=self.head)
+        if not report.ok:
+            assert report.failure is not None
+            self._raise(report.failure)
+        self.checked += report.count
+        self.head = report.head
+        self.notification_id = rows[-1].notification_id
+
+    def _check_ends_at(self, last: int) -> None:
+        """The ledger's last position, read in the same statement as the events: a ledger
+        that runs ahead of the events it vouches for (an entry inserted without its
+        event) is as wrong as an event without an entry."""
+        assert self.head is not None
+        if last != self.head.position:
+            self._raise(ledger.Failure(self.head.position + 1, ledger.FailureKind.INSERTED,
+                                       f"the ledger ends at position {last}, past the last "
+                                       f"event vouched for ({self.head.position})"))
+
+    def wrote(self, first_position: int, head: ledger.ChainHead,
+              notification_id: int) -> None:
+        """This process committed entries first_position..head.position (it signed them
+        itself): the verified head moves on if they follow it directly; otherwise the
+        next `follow` verifies them with whatever came between."""
+        with self._lock:
+            if (self.failure is None and self.head is not None
+                    and self.head.position == first_position - 1):
+                self.head, self.notification_id = head, notification_id
+                self._mark()
+
+    def require_head(self, position: int, entry_hash: bytes) -> None:
+        """Raises ChainMoved unless (position, entry_hash) is the verified head: a writer
+        chains only onto a head the guard has verified. Takes no lock: it is called by
+        a writer holding a database connection, while `follow` holds the guard's lock
+        waiting for one (the head is replaced whole, never mutated)."""
+        self._check()
+        head = self.head
+        if head is None or head.position != position or head.entry_hash != entry_hash:
+            raise ChainMoved
+
+    # Opening: from the newest valid verified-through mark ----------------------------------
+    def _open(self) -> None:
+        source = self._source()
+        self.head, self.notification_id = ledger.ChainHead.empty(self.chain_id), 0
+        for position, entry_hash, key_id, signature in source.verified_marks(MARKS_TRIED):
+            if not self.keyring.verify_verified(key_id, self.chain_id, position,
+                                                bytes(entry_hash), bytes(signature)):
+                log.warning("%s: a verified-through mark at %s does not verify; ignored",
+                            self.slug, position)
+                continue
+            stored = source.entry_at(position)
+            if stored is None or bytes(stored[0]) != bytes(entry_hash):
+                self._raise(ledger.Failure(position, ledger.FailureKind.CHANGED,
+                                           "the entry at a verified-through mark differs "
+                                           "from the one verified"))
+            self.head = ledger.ChainHead(position, bytes(entry_hash))
+            self.notification_id = int(stored[1])
+            break
+        self._marked = self.head.position
+
+    def _mark(self) -> None:
+        assert self.head is not None
+        if self.signer is None or self.head.position - self._marked < MARK_EVERY:
+            return
+        position, entry_hash = self.head.position, self.head.entry_hash
+        signature = self.signer.sign_verified(self.chain_id, position, entry_hash)
+        self._source().add_verified_mark(position, entry_hash, self.signer.key_id, signature)
+        self._marked = position
+
+    # The alarm --------------------------------------------------------------------------
+    def _check(self) -> None:
+        if self.failure is not None:
+            raise IntegrityAlarm(self.slug, self.failure)
+
+    def _raise(self, failure: ledger.Failure) -> None:
+        self.failure = failure
+        log.critical("INTEGRITY ALARM %s: %s at position %s: %s", self.slug,
+                     failure.kind.value, failure.position, failure.detail)
+        raise IntegrityAlarm(self.slug, failure)
+
+    def _source(self) -> ChainSource:
+        assert self.source is not None, "the guard has no recorder yet"
+        return self.source
+
+
+def _uuid(value: UUID | str) -> UUID:
+    return value if isinstance(value, UUID) else UUID(value)
