@@ -6,7 +6,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from application.actors import Actor
-from application.store import Area
+from application.store import NAMES, Area
 from application.unit_of_work import units_of_work
 from domain.access import Credentials
 from domain.errors import Forbidden, InvalidValue, NotFound
@@ -17,6 +17,7 @@ from domain.values import STAFF_ROLES, Capacity, Role
 
 STAFF_ROLE_NAMES = frozenset(r.value for r in STAFF_ROLES)
 PERSON_KINDS: dict[str, type] = {"staff": StaffMember, "student": Student, "guardian": Guardian}
+STUDENT_NOT_FOUND = f"{NAMES[Student]} не найден(а)."
 
 
 @units_of_work
@@ -135,5 +136,6 @@ class Access(Area):
         if (actor.is_staff and student.group_id is not None
                 and self._get(Group, student.group_id).curator_id == actor.person_id):
             return
-        # Object-level denial looks like absence: do not reveal who exists.
-        raise NotFound("Обучающийся не найден.", id=str(student.id))
+        # Object-level denial looks exactly like absence (the store's own 404 for an
+        # unknown id): it reveals neither who exists nor anything the caller did not send.
+        raise NotFound(STUDENT_NOT_FOUND, id=str(student.id))

@@ -6,13 +6,20 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
-from uuid import UUID
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 from application.actors import Actor
 from application.store import Area
 from application.unit_of_work import units_of_work
 from domain.assignments import TeachingAssignment
-from domain.corrections import CorrectionApplication, CorrectionIndex, Status, Target
+from domain.corrections import (
+    ApplicationNumberTaken,
+    CorrectionApplication,
+    CorrectionIndex,
+    Status,
+    Target,
+    number_key,
+)
 from domain.errors import (
     Forbidden,
     InvalidValue,
@@ -22,6 +29,7 @@ from domain.errors import (
 from domain.groups import Group
 from domain.lessons import Lesson
 from domain.period_marks import PeriodMarkSheet
+from domain.policy import MarksDisabled
 from domain.values import (
     AbsenceReasonKind,
     Act,
@@ -29,6 +37,9 @@ from domain.values import (
     MarkValue,
     Role,
 )
+
+# A mark added by an approved application has an id derived from the application.
+NEW_MARK_NAMESPACE = uuid5(NAMESPACE_URL, "https://ejournal.invalid/corrections/new-mark")
 
 
 @units_of_work
@@ -54,6 +65,11 @@ class Corrections(Area):
             except ValueError:
                 raise InvalidValue("Причина пропуска: illness, guardian_application, order, "
                                    "unexcused.", field="proposed_value") from None
+        elif target is Target.NEW_MARK:
+            lesson = self._get(Lesson, record_id, copy=False)
+            group = self._get(Group, lesson.group_id, copy=False)
+            is_teacher = actor.person_id == self._get_assignment_teacher(lesson.assignment_id)
+            student_id, current = item_id, None
         elif target is Target.MARK:
             lesson = self._get(Lesson, record_id, copy=False)
             mark = lesson.active_mark(item_id)
@@ -74,6 +90,8 @@ class Corrections(Area):
             capacity = Capacity.CURATOR
         else:
             raise Forbidden("Заявление подаёт учитель, ведущий запись, или куратор группы.")
+        if target is Target.NEW_MARK:
+            self._check_new_mark(lesson, group, item_id, proposed_value)
         act = self._act(actor, capacity)
         application = CorrectionApplication.file(
             number=number, dated=dated, author_id=actor.person_id,
@@ -82,10 +100,35 @@ class Corrections(Area):
             proposed_value=proposed_value, reason=reason, document=document, act=act,
             proposed_document=proposed_document)
         index = self._correction_index(act)
+        self._check_number_unused(index, application)
+        index.register_number(application.id, application.dated.year, application.number, act)
         index.note(application_id=application.id, author_id=actor.person_id, item_id=item_id,
                    status=Status.FILED.value, act=act)
         self._save(application, index)
         return application.id
+
+    def _check_new_mark(self, lesson: Lesson, group: Group, student_id: UUID,
+                        proposed_value: str | None) -> None:
+        """A mark never entered is checked at filing as the mark itself would be."""
+        if not self.store.policy().marks_enabled:
+            raise MarksDisabled("По положению организации отметки не выставляются.")
+        if proposed_value is None:
+            raise InvalidValue("Укажите отметку, которую нужно внести.", field="proposed_value")
+        lesson.check_on_roster(student_id, group.roster_on(lesson.day, lesson.subgroup_id))
+        lesson.check_not_absent(student_id, MarkValue(proposed_value))
+
+    def _check_number_unused(self, index: CorrectionIndex,
+                             application: CorrectionApplication) -> None:
+        """Applications filed before numbers were registered in the index are read one
+        by one (their number is only on the application)."""
+        key = number_key(application.number)
+        for other_id in index.unnumbered():
+            other = self._get(CorrectionApplication, other_id, copy=False)
+            if other.dated.year == application.dated.year and number_key(other.number) == key:
+                raise ApplicationNumberTaken(
+                    f"Заявление № {application.number} за {application.dated.year} год уже "
+                    "зарегистрировано: укажите другой номер.",
+                    number=application.number, year=application.dated.year)
 
     def _get_assignment_teacher(self, assignment_id: UUID) -> UUID:
 
@@ -100,11 +143,13 @@ class Corrections(Area):
     def deciding_capacity(self, actor: Actor) -> Capacity:
         if actor.is_staff and Role.DIRECTOR in actor.roles:
             return Capacity.DIRECTOR
-        if (actor.is_staff and Role.DEPUTY in actor.roles
-                and actor.person_id in self.store.policy().delegates):
-            return Capacity.DEPUTY
-        raise Forbidden("Заявления рассматривает директор или заместитель, которому это право "
-                        "передано приказом.")
+        if actor.is_staff and actor.person_id in self.store.policy().delegates:
+            if Role.DEPUTY in actor.roles:
+                return Capacity.DEPUTY
+            if Role.ADMIN in actor.roles:
+                return Capacity.ADMIN
+        raise Forbidden("Заявления рассматривает директор или заместитель директора либо "
+                        "администратор журнала, которому это право передано приказом.")
 
     def decide_correction(self, actor: Actor, application_id: UUID, approve: bool,
                           resolution: str) -> None:
@@ -133,6 +178,15 @@ class Corrections(Area):
                                       basis=application.basis())
             return lesson
         proposed = MarkValue(application.proposed_value) if application.proposed_value else None
+        if application.target is Target.NEW_MARK:
+            assert proposed is not None
+            lesson = self._get(Lesson, application.record_id)
+            group = self._get(Group, lesson.group_id, copy=False)
+            lesson.record_mark(uuid5(NEW_MARK_NAMESPACE, str(application.id)),
+                               application.item_id, proposed,
+                               group.roster_on(lesson.day, lesson.subgroup_id), act,
+                               basis=application.basis())
+            return lesson
         if application.target is Target.MARK:
             lesson = self._get(Lesson, application.record_id)
             mark = lesson.mark(application.item_id)

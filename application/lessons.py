@@ -59,19 +59,20 @@ class Lessons(Area):
         self.regulation = regulation
 
     def _conducting_capacity(self, actor: Actor, assignment: TeachingAssignment,
-                             day: date) -> Capacity:
+                             day: date, number: int) -> Capacity:
         if actor.is_staff and Role.TEACHER in actor.roles:
-            capacity = assignment.may_conduct(actor.person_id, day)
+            capacity = assignment.may_conduct(actor.person_id, day, number)
             if capacity is not None:
                 return Capacity(capacity)
-        raise Forbidden("Занятие ведёт только учитель этой нагрузки или назначенная замена.")
+        raise Forbidden("Занятие ведёт только учитель этой нагрузки или замена, назначенная "
+                        "на этот урок.")
 
     def _new_lesson(self, actor: Actor, assignment_id: UUID, day: date, number: int,
                     topic: str, homework: str | None, work_kind: str,
                     ) -> tuple[Lesson, list[Aggregate], Group, Act]:
         institution = self.store.institution_ro()
         assignment = self._get(TeachingAssignment, assignment_id, copy=False)
-        capacity = self._conducting_capacity(actor, assignment, day)
+        capacity = self._conducting_capacity(actor, assignment, day, number)
         act = self._act(actor, capacity, institution)
         period = institution.year(assignment.year_id).period_of(day)
         late = self.regulation.entry_check(RecordKind.LESSON, day, assignment.year_id,
@@ -117,7 +118,7 @@ class Lessons(Area):
                          ) -> tuple[Lesson, Act]:
         lesson = self._get(Lesson, lesson_id)
         assignment = self._get(TeachingAssignment, lesson.assignment_id, copy=False)
-        capacity = self._conducting_capacity(actor, assignment, lesson.day)
+        capacity = self._conducting_capacity(actor, assignment, lesson.day, lesson.number)
         return lesson, self._act(actor, capacity)
 
     def _roster(self, lesson: Lesson, group: Group | None = None) -> frozenset[UUID]:
@@ -125,9 +126,15 @@ class Lessons(Area):
         return group.roster_on(lesson.day, lesson.subgroup_id)
 
     def change_lesson_details(self, actor: Actor, lesson_id: UUID, topic: str | None,
-                              homework: str | None, work_kind: str | None) -> None:
+                              homework: str | None, work_kind: str | None,
+                              results_on: date | None = None) -> None:
+        """`results_on`: the day a control work's results were received (seed 004 §6.9);
+        stated before its marks, in an open period."""
         lesson, act = self._writable_lesson(actor, lesson_id)
         self._change_details(lesson, topic, homework, work_kind, act)
+        if results_on is not None:
+            self.regulation.check_lesson_open(lesson)
+            lesson.record_results(results_on, act)
         self._save(lesson)
 
     def _change_details(self, lesson: Lesson, topic: str | None, homework: str | None,

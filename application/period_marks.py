@@ -3,6 +3,7 @@ average of the period (ADR 0004)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date
 from decimal import Decimal
 from uuid import UUID
@@ -56,7 +57,7 @@ class PeriodMarks(Area):
             return
         late = self.regulation.entry_check(kind, day, group.year_id, closing_number(key),
                                            group.id, ends, first=first)
-        suggestion = self.suggest(group, discipline_id, key).get(student_id)
+        suggestion = self.suggest(group, discipline_id, key, [student_id]).get(student_id)
         sheet.set_mark(student_id, value, suggestion, late, act)
         self._save(sheet)
 
@@ -90,13 +91,15 @@ class PeriodMarks(Area):
         except NotFound:
             return None
 
-    def suggest(self, group: Group, discipline_id: UUID, key: str
-                ) -> dict[UUID, MarkValue | None]:
-        """Suggested marks: a period's weighted average rounded by the policy; the year's
-        from the period marks; none for attestation and exams."""
+    def suggest(self, group: Group, discipline_id: UUID, key: str,
+                students: Collection[UUID] | None = None) -> dict[UUID, MarkValue | None]:
+        """Suggested marks of `students` (every member by default): a period's weighted
+        average rounded by the policy; the year's from the period marks; none for
+        attestation and exams."""
         from domain.averages import weighted_average
 
         policy = self.store.policy()
+        who = group.members if students is None else students
         if key.isdigit():
             key_ = LessonIndex.journal_key(group.id, discipline_id, int(key))
             index = self.store.find_index(key_)
@@ -105,13 +108,13 @@ class PeriodMarks(Area):
             return {s: suggested_mark(weighted_average(
                 ((m.value, lesson.work_kind) for lesson in lessons
                  for m in lesson.active_marks_of(s)), policy.weights), policy.rounding)
-                for s in group.members}
+                for s in who}
         if key == "year":
             year = self.store.institution_ro().year(group.year_id)
             sheets = [self.find_sheet(group.id, discipline_id, str(p.number))
                       for p in year.periods]
             result: dict[UUID, MarkValue | None] = {}
-            for s in group.members:
+            for s in who:
                 points = [sheet.marks[s].points for sheet in sheets
                           if sheet and s in sheet.marks and sheet.marks[s].points is not None]
                 result[s] = suggested_mark(

@@ -121,12 +121,22 @@ class Reads(Area):
         lesson = self._get(Lesson, lesson_id)
         mark = lesson.mark(mark_id)
         if actor.kind in ("student", "guardian"):
-            self.access.check_reads_student(actor, self._get(Student, mark.student_id))
+            try:
+                self.access.check_reads_student(actor, self._get(Student, mark.student_id))
+            except NotFound:
+                # Another child's mark: the 404 of an unknown mark, naming only what the
+                # caller sent (never the child's id).
+                raise NotFound("Отметка не найдена.", mark_id=str(mark_id)) from None
         else:
             self.access.check_reads_lesson(actor, lesson)
         events = list(self.store.repository.event_store.get(lesson_id))
-        for application in self.corrections.corrections_of(mark_id):
-            events.extend(self.store.repository.event_store.get(application.id))
+        applications = {a.id for a in self.corrections.corrections_of(mark_id)}
+        # A mark added by an approved application (never entered) cites it in its basis.
+        applications.update(UUID(e.basis["application_id"]) for e in events
+                            if getattr(e, "mark_id", None) == mark_id
+                            and (getattr(e, "basis", None) or {}).get("application_id"))
+        for application_id in sorted(applications):
+            events.extend(self.store.repository.event_store.get(application_id))
         events.sort(key=lambda e: e.timestamp)
         names = {}
         for actor_id in {e.act.actor_id for e in events if hasattr(e, "act")}:
@@ -157,10 +167,11 @@ class Reads(Area):
         suggestions.update({s: None for s in members if s not in suggestions})
         return group, self.period_marks.find_sheet(group_id, discipline_id, key), suggestions
 
-    def corrections_sources(self, actor: Actor, status: Status | None
-                            ) -> list[CorrectionApplication]:
-        """The director (or a delegated deputy) sees every application; other staff their
-        own; students and guardians none."""
+    def corrections_sources(self, actor: Actor, status: Status | None,
+                            overdue: bool | None = None) -> list[CorrectionApplication]:
+        """The director (or a delegate) sees every application; other staff their own;
+        students and guardians none. `overdue`: only the undecided ones past the one-day
+        deadline (seed 002 §3.2.1), or (False) all the others."""
         if not actor.is_staff:
             raise Forbidden("Заявления на исправление доступны сотрудникам.")
         try:
@@ -173,7 +184,11 @@ class Reads(Area):
                               copy=False)
         except NotFound:
             return []
-        return [self._get(CorrectionApplication, a, copy=False)
-                for a, e in index.entries.items()
-                if (everyone or e.author_id == actor.person_id)
-                and (status is None or e.status is status)]
+        applications = [self._get(CorrectionApplication, a, copy=False)
+                         for a, e in index.entries.items()
+                         if (everyone or e.author_id == actor.person_id)
+                         and (status is None or e.status is status)]
+        if overdue is None:
+            return applications
+        today = self.store.local_date()
+        return [a for a in applications if a.is_overdue(today) is overdue]

@@ -77,30 +77,33 @@ class Regulation(Area):
                             "директора (администратор может подготовить проект).")
         return Capacity.DIRECTOR
 
-    def delegate_decisions(self, actor: Actor, deputy_id: UUID, order: OrderRef,
+    def delegate_decisions(self, actor: Actor, delegate_id: UUID, order: OrderRef,
                            revoke: bool = False) -> None:
+        """The director's order giving (or taking back) the right to decide correction
+        applications: to a deputy, or to a journal administrator (seed 002 §3.2.1 has
+        the administrators organise the correction of erroneous data)."""
         if not actor.is_staff or Role.DIRECTOR not in actor.roles:
             raise Forbidden("Передать право рассмотрения заявлений может только директор.")
         act = self._act(actor, Capacity.DIRECTOR)
-        deputy = self._get(StaffMember, deputy_id, copy=False)
-        if Role.DEPUTY not in deputy.roles:
-            raise InvalidValue("Право передаётся заместителю директора.", field="deputy_id")
+        delegate = self._get(StaffMember, delegate_id, copy=False)
+        if not delegate.roles & {Role.DEPUTY, Role.ADMIN}:
+            raise InvalidValue("Право передаётся заместителю директора или администратору "
+                               "журнала.", field="delegate_id")
         policy = self._policy_for_update(act)
         if revoke:
-            policy.revoke(deputy_id=deputy_id, order=order, act=act)
+            policy.revoke(deputy_id=delegate_id, order=order, act=act)
         else:
-            policy.delegate(deputy_id=deputy_id, order=order, act=act)
+            policy.delegate(deputy_id=delegate_id, order=order, act=act)
         self._save(policy)
 
     def entry_check(self, kind: RecordKind, day: date, year_id: UUID, period_number: int,
-                    group_id: UUID, period_ends: date, *, first: bool) -> bool:
+                    group_id: UUID, period_ends: date, *, first: bool,
+                    results_on: date | None = None) -> bool:
         """True if a first entry is late; raises if a change is no longer allowed."""
         policy = self.store.policy()
-        if policy.is_closed(year_id, period_number, group_id):
-            raise PeriodClosed("Период закрыт: изменить запись можно только по заявлению на "
-                               "исправление, утверждённому директором.")
+        self.check_open(year_id, period_number, group_id)
         window = policy.window(kind)
-        if window.on_time(day, period_ends, self.store.now_local()):
+        if window.on_time(day, period_ends, self.store.now_local(), results_on):
             return False
         if first:
             return True
@@ -109,11 +112,21 @@ class Regulation(Area):
             "письменному заявлению учителя или куратора, утверждённому директором "
             "(POST /api/v1/corrections).")
 
+    def check_open(self, year_id: UUID, period_number: int, group_id: UUID) -> None:
+        if self.store.policy().is_closed(year_id, period_number, group_id):
+            raise PeriodClosed("Период закрыт: изменить запись можно только по заявлению на "
+                               "исправление, утверждённому директором.")
+
     def lesson_entry_check(self, lesson: Lesson, kind: RecordKind, *, first: bool) -> bool:
         group = self._get(Group, lesson.group_id, copy=False)
         period = self.store.period(group.year_id, lesson.period_number)
         return self.entry_check(kind, lesson.day, group.year_id, lesson.period_number,
-                                group.id, period.ends, first=first)
+                                group.id, period.ends, first=first,
+                                results_on=lesson.results_on)
+
+    def check_lesson_open(self, lesson: Lesson) -> None:
+        self.check_open(self._get(Group, lesson.group_id, copy=False).year_id,
+                        lesson.period_number, lesson.group_id)
 
     def check_marks_enabled(self) -> None:
         if not self.store.policy().marks_enabled:
@@ -121,14 +134,17 @@ class Regulation(Area):
                                 "(учитывается только посещаемость).")
 
     def close_period(self, actor: Actor, year_id: UUID, period_number: int,
-                     group_id: UUID | None) -> None:
+                     group_id: UUID | None, order: OrderRef | None = None,
+                     reason: str | None = None) -> None:
+        """Closes the period; before its last day only by an order stating the reason."""
         if not actor.is_staff or not actor.has(Role.DEPUTY, Role.DIRECTOR):
             raise Forbidden("Закрывает период заместитель директора.")
         act = self._act(actor, Capacity.DEPUTY if Role.DEPUTY in actor.roles
                         else Capacity.DIRECTOR)
-        self._check_period(year_id, period_number, group_id)
+        last_day = self._check_period(year_id, period_number, group_id)
         policy = self._policy_for_update(act)
-        policy.close(year_id, period_number, group_id, act)
+        policy.close(year_id, period_number, group_id, act, last_day=last_day, order=order,
+                     reason=reason)
         self._save(policy)
 
     def reopen_period(self, actor: Actor, year_id: UUID, period_number: int,
@@ -140,9 +156,10 @@ class Regulation(Area):
         policy.reopen(year_id, period_number, group_id, order, reason, act)
         self._save(policy)
 
-    def _check_period(self, year_id: UUID, period_number: int, group_id: UUID | None) -> None:
+    def _check_period(self, year_id: UUID, period_number: int, group_id: UUID | None) -> date:
+        """The period's last day (the year's for period 0)."""
         year = self.store.institution_ro().year(year_id)
-        if period_number != 0:
-            year.period(period_number)
+        last_day = year.period(period_number).ends if period_number != 0 else year.ends
         if group_id is not None and self._get(Group, group_id, copy=False).year_id != year_id:
             raise InvalidValue("Группа относится к другому учебному году.", field="group_id")
+        return last_day

@@ -4,7 +4,7 @@ transfer, academic leave and return, expulsion, graduation, subgroups."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from uuid import UUID
 
 from application.actors import Actor
@@ -14,6 +14,7 @@ from domain.errors import (
     InvalidValue,
 )
 from domain.groups import Group
+from domain.lessons import Lesson, LessonIndex, check_no_records_from
 from domain.people import Guardian, Student
 from domain.values import (
     Act,
@@ -72,6 +73,7 @@ class Roster(Area):
         if student.group_id == to_group_id:
             raise InvalidValue("Обучающийся уже в этой группе.", field="to_group_id")
         source, target = self._get(Group, student.group_id), self._get(Group, to_group_id)
+        self._check_nothing_hidden(student.id, source, effective, act)
         source.release(student.id, order, effective, MoveKind.TRANSFER.value, act)
         target.admit(student.id, student.full_name, order, effective, act)
         student.move(MoveKind.TRANSFER, order, effective, target.id, act)
@@ -84,6 +86,7 @@ class Roster(Area):
         student.check_move(kind, effective)
         group = self._get(Group, student.group_id) if student.group_id else None
         if group is not None:
+            self._check_nothing_hidden(student.id, group, effective, act)
             group.release(student.id, order, effective, kind.value, act)
         student.move(kind, order, effective, None, act)
         self._save(student, group)
@@ -117,5 +120,28 @@ class Roster(Area):
                              student_id: UUID, order: OrderRef, effective: date) -> None:
         act = self._act(actor, actor.administration())
         group = self._get(Group, group_id)
+        group.check_subgroup(subgroup_id)
+        self._check_nothing_hidden(student_id, group, effective, act, subgroup_id)
         group.remove_from_subgroup(subgroup_id, student_id, order, effective, act)
         self._save(group)
+
+    def _check_nothing_hidden(self, student_id: UUID, group: Group, effective: date, act: Act,
+                              subgroup_id: UUID | None = None) -> None:
+        """A move backdated before records the student already has in the group (or the
+        subgroup) would drop them from its journal and the diary: refused, naming them
+        (ADR 0004). Lessons are never in the future, so only [effective, today] is read,
+        one week index at a time, within the group's academic year."""
+        year = self.store.institution_ro().year(group.year_id)
+        first, last = max(effective, year.starts), min(act.local_date, year.ends)
+        lessons: list[Lesson] = []
+        day = first - timedelta(days=first.weekday())
+        while day <= last:
+            index = self.store.find_index(LessonIndex.week_key(group.id, day))
+            lessons.extend(self._get(Lesson, e.lesson_id, copy=False)
+                           for e in (index.lessons.values() if index else ())
+                           if e.day >= effective
+                           and (subgroup_id is None or e.subgroup_id == subgroup_id))
+            day += timedelta(days=7)
+        where = (f"подгруппе «{group.subgroups[subgroup_id]}» группы {group.name}"
+                 if subgroup_id else f"группе {group.name}")
+        check_no_records_from(student_id, effective, lessons, where)

@@ -3,6 +3,7 @@ subgroups, curators, teaching assignments and substitutions."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 from uuid import UUID, uuid4
@@ -11,7 +12,7 @@ from zoneinfo import ZoneInfo
 from application.actors import SYSTEM_ACTOR_ID, Actor
 from application.store import Area
 from application.unit_of_work import units_of_work
-from domain.assignments import TeachingAssignment
+from domain.assignments import TeachingAssignment, substitution_lessons
 from domain.errors import (
     InvalidValue,
 )
@@ -101,13 +102,18 @@ class Setup(Area):
         self._save(assignment, group, teacher)
         return assignment.id
 
-    def appoint_substitute(self, actor: Actor, assignment_id: UUID, substitute_id: UUID,
-                           day: date) -> None:
+    def appoint_substitute(self, actor: Actor, assignment_id: UUID, substitute_id: UUID, *,
+                           lessons: Sequence[tuple[date, int]] | None = None,
+                           first: date | None = None, last: date | None = None,
+                           numbers: Sequence[int] | None = None) -> None:
+        """A substitution (замена) of the named lessons: `lessons` as (date, lesson
+        number), or every day of [first, last] at the lesson `numbers`."""
         act = self._act(actor, actor.administration())
+        covered = substitution_lessons(lessons, first, last, numbers)
         assignment = self._get(TeachingAssignment, assignment_id)
         substitute = self._get(StaffMember, substitute_id)
         if Role.TEACHER not in substitute.roles:
             raise InvalidValue("Замену может вести только сотрудник с ролью «учитель».",
                                field="substitute_id")
-        assignment.appoint_substitute(substitute_id, day, act)
+        assignment.appoint_substitute(substitute_id, covered, act)
         self._save(assignment)

@@ -5,8 +5,9 @@ the curator, decided by the director or a deputy delegated by order (seed 001 §
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from enum import Enum
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -14,10 +15,13 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from domain.copying import ShallowContainers
-from domain.errors import Conflict, Forbidden, InvalidValue
+from domain.errors import Conflict, DuplicateEntry, Forbidden, InvalidValue
 from domain.values import Act, require_text
 
 INDEX_NAMESPACE = uuid5(NAMESPACE_URL, "https://ejournal.invalid/corrections")
+# Erroneous data is corrected within one day (seed 002 §3.2.1): an application filed on
+# day D is decided by 24:00 of D + 1 (institution-local calendar days), else overdue.
+DECISION_DAYS = 1
 
 
 class FourEyes(Forbidden):
@@ -26,6 +30,16 @@ class FourEyes(Forbidden):
 
 class AlreadyDecided(Conflict):
     code = "application_already_decided"
+
+
+class ApplicationNumberTaken(DuplicateEntry):
+    code = "application_number_taken"
+
+
+def number_key(number: str) -> str:
+    """How application numbers compare: without a leading № (or N) and white space,
+    case-insensitive — «№ 18», «N18» and «18» are one number."""
+    return re.sub(r"\s+", "", number).lstrip("№Nn").casefold()
 
 
 class Status(str, Enum):
@@ -39,6 +53,7 @@ class Target(str, Enum):
     MARK = "mark"  # a mark of a lesson: record_id = lesson id, item_id = mark id
     PERIOD_MARK = "period_mark"  # record_id = period mark sheet id, item_id = student id
     ABSENCE_REASON = "absence_reason"  # record_id = lesson id, item_id = student id
+    NEW_MARK = "new_mark"  # a mark never entered: record_id = lesson id, item_id = student id
 
 
 class CorrectionApplication(Aggregate):
@@ -63,6 +78,15 @@ class CorrectionApplication(Aggregate):
         self.status = Status.FILED
         self.decided_by: UUID | None = None
         self.resolution: str | None = None
+        self.filed_on = act.local_date  # registered: the decision is due from this day
+
+    @property
+    def due_by(self) -> date:
+        """The last institution-local day of the one-day deadline for the decision."""
+        return self.filed_on + timedelta(days=DECISION_DAYS)
+
+    def is_overdue(self, today: date) -> bool:
+        return self.status is Status.FILED and today > self.due_by
 
     @classmethod
     def file(cls, *, number: str, dated: date, author_id: UUID, author_capacity: str,
@@ -80,13 +104,16 @@ class CorrectionApplication(Aggregate):
                                field="proposed_value")
         if proposed_value is None and target is not Target.MARK:
             raise InvalidValue("Укажите исправленное значение.", field="proposed_value")
+        if target is Target.NEW_MARK and current_value is not None:
+            raise InvalidValue("Новая отметка добавляется туда, где отметки нет.",
+                               field="current_value")
         return cls(
             number=require_text(number, "number", "номер заявления", 50), dated=dated,
             author_id=author_id, author_capacity=author_capacity, target=target.value,
             record_id=record_id, item_id=item_id, student_id=student_id,
             current_value=current_value, proposed_value=proposed_value,
             proposed_document=proposed_document,
-            reason=require_text(reason, "reason", "причина исправления", 2000),
+            reason=require_text(reason, "reason", "причина исправления", 2000, multiline=True),
             document=require_text(document, "document", "письменное заявление", 500),
             act=act,
         )
@@ -101,7 +128,8 @@ class CorrectionApplication(Aggregate):
         if act.actor_id == self.author_id:
             raise FourEyes("Нельзя рассматривать собственное заявление.")
         self._decided(approved=approve,
-                      resolution=require_text(resolution, "resolution", "резолюция", 2000),
+                      resolution=require_text(resolution, "resolution", "резолюция", 2000,
+                                              multiline=True),
                       act=act)
 
     @event("Decided")
@@ -145,6 +173,34 @@ class CorrectionIndex(ShallowContainers, Aggregate):
     @event("Opened")
     def __init__(self, institution_id: UUID, act: Act) -> None:
         self.entries: dict[UUID, IndexEntry] = {}
+        # (calendar year of the application's date, number_key) → application; filled by
+        # NumberRegistered events (applications filed before them are not listed here).
+        self.numbers: dict[tuple[int, str], UUID] = {}
+
+    def register_number(self, application_id: UUID, year: int, number: str, act: Act
+                        ) -> None:
+        """Numbers are unique per institution and calendar year of the application's
+        date (the registration journal starts over each year)."""
+        holder = self.number_holder(year, number)
+        if holder is not None:
+            raise ApplicationNumberTaken(
+                f"Заявление № {number} за {year} год уже зарегистрировано: укажите другой "
+                "номер.", number=number, year=year)
+        self._number_registered(application_id=application_id, year=year,
+                                number=number_key(number), act=act)
+
+    @event("NumberRegistered")
+    def _number_registered(self, application_id: UUID, year: int, number: str, act: Act
+                           ) -> None:
+        self.numbers[(year, number)] = application_id
+
+    def number_holder(self, year: int, number: str) -> UUID | None:
+        return self.numbers.get((year, number_key(number)))
+
+    def unnumbered(self) -> list[UUID]:
+        """Applications whose number is not registered here (filed before numbers were)."""
+        registered = set(self.numbers.values())
+        return [a for a in self.entries if a not in registered]
 
     @event("Noted")
     def note(self, application_id: UUID, author_id: UUID, item_id: UUID, status: str,

@@ -5,8 +5,9 @@ size of one lesson, never on how many lessons the year has (ADR 0001)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -39,6 +40,18 @@ MAX_LATE_MINUTES = 90
 
 class MarkForAbsent(RuleViolation):
     code = "mark_for_absent_student"
+
+
+class ResultsAfterMarks(RuleViolation):
+    code = "results_after_marks"
+
+
+class RecordsAfterMove(RuleViolation):
+    code = "records_after_effective_date"
+
+
+# Works whose marks may wait for results (seed 004 §6.9: "работы контролирующего характера").
+CONTROL_WORKS = frozenset({WorkKind.CONTROL, WorkKind.TEST, WorkKind.EXAM})
 
 
 @dataclass(frozen=True)
@@ -94,6 +107,7 @@ class Lesson(ShallowContainers, Aggregate):
         self.marks: dict[UUID, Mark] = {}
         self.attendance: dict[UUID, Attendance] = {}
         self.reasons: dict[UUID, AbsenceReason] = {}
+        self.results_on: date | None = None  # a control work's results received (004 §6.9)
 
     @classmethod
     def conduct(
@@ -112,7 +126,7 @@ class Lesson(ShallowContainers, Aggregate):
             discipline_id=discipline_id, day=day, number=number,
             period_number=period_number, teacher_id=teacher_id, substitute=substitute,
             topic=require_text(topic, "topic", "тема занятия", 500),
-            homework=_optional_text(homework, "homework", "домашнее задание"),
+            homework=_optional_text(homework, "homework", "домашнее задание", multiline=True),
             work_kind=WorkKind(work_kind).value, act=act, late=late,
         )
 
@@ -120,7 +134,7 @@ class Lesson(ShallowContainers, Aggregate):
     def change_details(self, topic: str | None, homework: str | None,
                        work_kind: str | None, act: Act) -> None:
         new_topic = require_text(topic, "topic", "тема занятия", 500) if topic else self.topic
-        new_homework = (_optional_text(homework, "homework", "домашнее задание")
+        new_homework = (_optional_text(homework, "homework", "домашнее задание", multiline=True)
                         if homework is not None else self.homework)
         new_kind = WorkKind(work_kind) if work_kind else self.work_kind
         if (new_topic, new_homework, new_kind) == (self.topic, self.homework, self.work_kind):
@@ -133,19 +147,43 @@ class Lesson(ShallowContainers, Aggregate):
                          act: Act) -> None:
         self.topic, self.homework, self.work_kind = topic, homework, WorkKind(work_kind)
 
+    # The results of a control work ---------------------------------------------------
+    def record_results(self, results_on: date, act: Act) -> None:
+        """The day the checked works came back: seed 004 §6.9 counts the control window
+        from it. Stated before the first mark (marks follow results), and changed only
+        until then."""
+        if self.work_kind not in CONTROL_WORKS:
+            raise InvalidValue("Дата получения результатов указывается для контрольной "
+                               "работы, зачёта или экзамена.", field="results_on")
+        if not self.day <= results_on <= act.local_date:
+            raise InvalidValue(f"Результаты получают не раньше дня работы ({self.day:%d.%m.%Y}) "
+                               "и не позже сегодняшнего дня.", field="results_on")
+        if self.marks:
+            raise ResultsAfterMarks("Отметки за работу уже выставлены: дата получения "
+                                    "результатов указывается до них.")
+        if results_on != self.results_on:
+            self._results_received(results_on=results_on, act=act)
+
+    @event("ResultsReceived")
+    def _results_received(self, results_on: date, act: Act) -> None:
+        self.results_on = results_on
+
     # Marks --------------------------------------------------------------------------
     def record_mark(self, mark_id: UUID, student_id: UUID, value: MarkValue,
-                    roster: frozenset[UUID], act: Act, late: bool = False) -> None:
+                    roster: frozenset[UUID], act: Act, late: bool = False,
+                    basis: dict[str, Any] | None = None) -> None:
+        """`basis`: the approved correction application a mark never entered is added
+        by (after the window or the period's closing)."""
         self.check_on_roster(student_id, roster)
         if mark_id in self.marks:
             raise DuplicateEntry("Отметка с таким идентификатором уже есть.")
         self.check_not_absent(student_id, value)
         self._mark_recorded(mark_id=mark_id, student_id=student_id, value=value.value, act=act,
-                            late=late)
+                            late=late, basis=basis)
 
     @event("MarkRecorded")
     def _mark_recorded(self, mark_id: UUID, student_id: UUID, value: str, act: Act,
-                       late: bool = False) -> None:
+                       late: bool = False, basis: dict[str, Any] | None = None) -> None:
         self.marks[mark_id] = Mark(mark_id, student_id, MarkValue(value))
 
     def change_mark(self, mark_id: UUID, value: MarkValue, act: Act,
@@ -187,6 +225,15 @@ class Lesson(ShallowContainers, Aggregate):
 
     def active_marks_of(self, student_id: UUID) -> list[Mark]:
         return [m for m in self.marks.values() if m.student_id == student_id and not m.cancelled]
+
+    def records_of(self, student_id: UUID) -> list[str]:
+        """What the journal shows of the student at this lesson, in words."""
+        records = [f"отметка {m.value.value}" for m in self.active_marks_of(student_id)]
+        attendance = self.attendance.get(student_id)
+        if attendance is not None:
+            records.append("пропуск" if attendance.status is AttendanceStatus.ABSENT
+                           else f"опоздание {attendance.minutes} мин")
+        return records
 
     # Attendance ---------------------------------------------------------------------
     def record_attendance(self, student_id: UUID, status: AttendanceStatus,
@@ -252,10 +299,33 @@ class Lesson(ShallowContainers, Aggregate):
             raise MarkForAbsent("Обучающийся отсутствовал на занятии: отметку поставить нельзя.")
 
 
-def _optional_text(value: str | None, field: str, label: str) -> str | None:
+def check_no_records_from(student_id: UUID, effective: date, lessons: Iterable[Lesson],
+                          where: str) -> None:
+    """A move effective on `effective` ends the student's membership the day before: the
+    journal and the diary would no longer show the student's records at `lessons` dated
+    from then on. Such an order is refused, naming every such record (ADR 0004), rather
+    than hiding them."""
+    found = sorted(((lesson.day, lesson.number, records) for lesson in lessons
+                    if lesson.day >= effective
+                    for records in [lesson.records_of(student_id)] if records),
+                   key=lambda r: (r[0], r[1]))
+    if not found:
+        return
+    listed = "; ".join(f"{day:%d.%m.%Y}, урок {number}: {', '.join(records)}"
+                       for day, number, records in found)
+    earliest = found[-1][0] + timedelta(days=1)
+    raise RecordsAfterMove(
+        f"С {effective:%d.%m.%Y} обучающийся уже не числился бы в {where}, а у него там есть "
+        f"записи, которые пропали бы из журнала и дневника: {listed}. Укажите дату вступления "
+        f"приказа в силу не раньше {earliest:%d.%m.%Y} или сначала исправьте эти записи по "
+        "заявлению.", earliest_effective=earliest.isoformat(), records=len(found))
+
+
+def _optional_text(value: str | None, field: str, label: str,
+                   multiline: bool = False) -> str | None:
     if value is None or not value.strip():
         return None
-    return require_text(value, field, label, 2000)
+    return require_text(value, field, label, 2000, multiline)
 
 
 @dataclass(frozen=True)

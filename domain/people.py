@@ -86,7 +86,7 @@ class Student(Aggregate):
             raise StudentStatusRule(
                 f"Движение «{kind.value}» невозможно для обучающегося в статусе "
                 f"«{self.status.value}».",
-                status=self.status.value,
+                student_status=self.status.value,
             )
         if self.last_effective is not None and effective < self.last_effective:
             raise StudentStatusRule(

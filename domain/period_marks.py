@@ -18,7 +18,7 @@ DEBT = frozenset({MarkValue.TWO, MarkValue.ONE, MarkValue.NOT_ATTESTED, MarkValu
 
 
 def check_period_key(key: str) -> str:
-    if key in YEAR_KEYS or (key.isdigit() and 1 <= int(key) <= 20):
+    if key in YEAR_KEYS or (key.isascii() and key.isdigit() and 1 <= int(key) <= 20):
         return key
     raise InvalidValue("Период итоговой отметки: номер периода, «year», «attestation» или "
                        "«exam».", field="period")

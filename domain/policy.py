@@ -31,8 +31,13 @@ class MarksDisabled(RuleViolation):
     code = "marks_disabled"
 
 
+class EarlyClosure(RuleViolation):
+    code = "early_closure_reason_required"
+
+
 class RecordKind(str, Enum):
     LESSON = "lesson"  # ordinary lesson marks, attendance, topic, homework
+    PRACTICAL = "practical"  # laboratory and practical works (seed 001 §4.3)
     CONTROL = "control"  # written and control works, tests, exams
     ATTESTATION = "attestation"  # intermediate attestation marks
     PERIOD = "period"  # period (quarter, semester, year) marks
@@ -44,6 +49,8 @@ class Rule(str, Enum):
     SAME_DAY = "same_day"  # until 24:00 of the lesson day
     DAYS = "days"  # until 24:00 of the n-th day after
     BY_MONDAY = "by_monday"  # until 24:00 of the Monday after the lesson's week
+    BEFORE_MONDAY = "before_monday"  # until 24:00 of the lesson week's Sunday: Monday is late
+    AFTER_RESULTS = "after_results"  # until 24:00 of the n-th day after the results came
     BEFORE_PERIOD_END = "before_period_end"  # until 24:00 of the period's end − n days
 
 
@@ -58,15 +65,17 @@ class Window:
             window = cls(Rule(raw["rule"]), int(raw.get("days", 0)))
         except (KeyError, ValueError, TypeError):
             raise InvalidValue(
-                "Окно ввода: rule ∈ none, same_day, days, by_monday, before_period_end; "
+                "Окно ввода: rule ∈ " + ", ".join(r.value for r in Rule) + "; "
                 "days — целое число.", field="windows") from None
         if not 0 <= window.days <= 60:
             raise InvalidValue("Число дней окна ввода — от 0 до 60.", field="windows")
         return window
 
-    def last_day(self, day: date, period_ends: date) -> date | None:
+    def last_day(self, day: date, period_ends: date, results_on: date | None = None
+                 ) -> date | None:
         """The last institution-local date on which the record is on time (until 24:00);
-        None: no deadline."""
+        None: no deadline. `results_on`: when a control work's results were received
+        (only `after_results` counts from it; without it, from the lesson day)."""
         if self.rule is Rule.NONE:
             return None
         if self.rule is Rule.SAME_DAY:
@@ -75,10 +84,15 @@ class Window:
             return day + timedelta(days=self.days)
         if self.rule is Rule.BY_MONDAY:
             return day + timedelta(days=7 - day.weekday())
+        if self.rule is Rule.BEFORE_MONDAY:
+            return day + timedelta(days=6 - day.weekday())
+        if self.rule is Rule.AFTER_RESULTS:
+            return max(day, results_on or day) + timedelta(days=self.days)
         return period_ends - timedelta(days=self.days)
 
-    def on_time(self, day: date, period_ends: date, now_local: datetime) -> bool:
-        last = self.last_day(day, period_ends)
+    def on_time(self, day: date, period_ends: date, now_local: datetime,
+                results_on: date | None = None) -> bool:
+        last = self.last_day(day, period_ends, results_on)
         return last is None or now_local < datetime.combine(last + timedelta(days=1), time(0),
                                                             tzinfo=now_local.tzinfo)
 
@@ -88,6 +102,9 @@ class Window:
             Rule.SAME_DAY: "до 24:00 дня занятия",
             Rule.DAYS: f"в течение {self.days} дн. после занятия",
             Rule.BY_MONDAY: "до понедельника следующей недели включительно",
+            Rule.BEFORE_MONDAY: "до понедельника следующей недели, не включая его "
+                                "(до 24:00 воскресенья)",
+            Rule.AFTER_RESULTS: f"в течение {self.days} дн. после получения результатов",
             Rule.BEFORE_PERIOD_END: f"не позднее чем за {self.days} дн. до конца периода",
         }[self.rule]
 
@@ -109,28 +126,40 @@ def _w(rule: str, days: int = 0) -> dict[str, Any]:
     return {"rule": rule, "days": days}
 
 
-# One preset per regulation in shared/seeds (section numbers in DOMAIN.md).
+# One preset per regulation in shared/seeds (section numbers in DOMAIN.md). Laboratory
+# and practical works ("practical") follow the lesson window unless the regulation names
+# them (001 §4.3: with written works, one week).
 PRESETS: dict[str, dict[str, Any]] = {
     "tomsk_it_000": {"title": "Томский техникум ИТ (seed 000): в день занятия",
-                     "windows": {"lesson": _w("same_day"), "control": _w("same_day"),
+                     "windows": {"lesson": _w("same_day"), "practical": _w("same_day"),
+                                 "control": _w("same_day"),
                                  "attestation": _w("days", 1), "period": _w("none"),
                                  "absence_reason": _w("days", 7)}},
-    "gymnasium_139_001": {"title": "Гимназия № 139 (seed 001): до 24:00, контрольные — неделя",
-                          "windows": {"lesson": _w("same_day"), "control": _w("days", 7),
+    "gymnasium_139_001": {"title": "Гимназия № 139 (seed 001): до 24:00; письменные, "
+                                   "контрольные, лабораторные и практические — неделя",
+                          "windows": {"lesson": _w("same_day"), "practical": _w("days", 7),
+                                      "control": _w("days", 7),
                                       "attestation": _w("days", 7), "period": _w("none"),
                                       "absence_reason": _w("days", 7)}},
     "epos_002": {"title": "ЭПОС (seed 002): 1 день, письменные — 7 дней, аттестация — 1 день",
-                 "windows": {"lesson": _w("days", 1), "control": _w("days", 7),
+                 "windows": {"lesson": _w("days", 1), "practical": _w("days", 1),
+                             "control": _w("days", 7),
                              "attestation": _w("days", 1), "period": _w("none"),
                              "absence_reason": _w("days", 1)}},
     "kvantorium_003": {"title": "Кванториум (seed 003): 3 дня, итерации без отметок",
-                       "windows": {"lesson": _w("days", 3), "control": _w("days", 3),
+                       "windows": {"lesson": _w("days", 3), "practical": _w("days", 3),
+                                   "control": _w("days", 3),
                                    "attestation": _w("days", 3), "period": _w("none"),
                                    "absence_reason": _w("days", 3)},
                        "marks_enabled": False},
-    "semt_004": {"title": "СЭМТ (seed 004): до понедельника за прошедшую неделю, "
-                          "контрольные — день, итоговые — за 2 дня до конца периода",
-                 "windows": {"lesson": _w("by_monday"), "control": _w("days", 1),
+    # 004 §6.1 "до понедельника текущей недели": before Monday, Monday itself is late
+    # (ADR 0004); §6.9: control works within a day of receiving the results; the
+    # curator's weekly check of absences (§5.1, §5.6) may take the Monday.
+    "semt_004": {"title": "СЭМТ (seed 004): за неделю — до понедельника (не включая), "
+                          "контрольные — сутки после получения результатов, итоговые — "
+                          "за 2 дня до конца периода",
+                 "windows": {"lesson": _w("before_monday"), "practical": _w("before_monday"),
+                             "control": _w("after_results", 1),
                              "attestation": _w("days", 1), "period": _w("before_period_end", 2),
                              "absence_reason": _w("by_monday")}},
 }
@@ -140,7 +169,18 @@ PERMISSIVE = {k.value: _w("none") for k in RecordKind}
 def record_kind(work_kind: WorkKind) -> RecordKind:
     if work_kind in (WorkKind.CONTROL, WorkKind.TEST, WorkKind.EXAM):
         return RecordKind.CONTROL
+    if work_kind in (WorkKind.LABORATORY, WorkKind.PRACTICAL):
+        return RecordKind.PRACTICAL
     return RecordKind.LESSON
+
+
+def with_practical(windows: dict[str, Any]) -> dict[str, Any]:
+    """Windows with laboratory and practical works under the lesson window when none is
+    given for them: own policies that do not name them, and policies adopted before they
+    had a window of their own (their Adopted events have no "practical")."""
+    if RecordKind.PRACTICAL.value in windows or RecordKind.LESSON.value not in windows:
+        return windows
+    return {**windows, RecordKind.PRACTICAL.value: windows[RecordKind.LESSON.value]}
 
 
 class JournalPolicy(Aggregate):
@@ -193,7 +233,8 @@ class JournalPolicy(Aggregate):
         base = PRESETS.get(preset or "", {}) if preset else {}
         if preset and not base:
             raise InvalidValue(f"Нет шаблона положения «{preset}».", field="preset")
-        merged = {**PERMISSIVE, **base.get("windows", {}), **(windows or {})}
+        merged = {**PERMISSIVE, **with_practical({**base.get("windows", {}),
+                                                  **(windows or {})})}
         unknown = set(merged) - {k.value for k in RecordKind}
         if unknown:
             raise InvalidValue(f"Неизвестные виды записей: {', '.join(sorted(unknown))}.",
@@ -228,7 +269,7 @@ class JournalPolicy(Aggregate):
     def _adopted(self, preset: str | None, windows: dict[str, Any], weights: dict[str, int],
                  rounding: str, marks_enabled: bool, order: OrderRef, act: Act) -> None:
         self.preset = preset
-        self.windows = {k: Window.parse(v) for k, v in windows.items()}
+        self.windows = {k: Window.parse(v) for k, v in with_practical(windows).items()}
         self.weights = {WorkKind(k): v for k, v in weights.items()}
         self.rounding = Rounding(rounding)
         self.marks_enabled = marks_enabled
@@ -239,6 +280,8 @@ class JournalPolicy(Aggregate):
         return self.windows[kind.value]
 
     # Delegation of the right to decide correction applications --------------------------
+    # `deputy_id` names whoever the order delegates to: a deputy or, since seed 002
+    # §3.2.1 was modelled, a journal administrator (the event keeps its stored name).
     @event("DecisionRightDelegated")
     def delegate(self, deputy_id: UUID, order: OrderRef, act: Act) -> None:
         self.delegates[deputy_id] = order
@@ -252,15 +295,26 @@ class JournalPolicy(Aggregate):
         return ((year_id, period_number, group_id) in self.closed
                 or (year_id, period_number, None) in self.closed)
 
-    def close(self, year_id: UUID, period_number: int, group_id: UUID | None, act: Act
+    def close(self, year_id: UUID, period_number: int, group_id: UUID | None, act: Act, *,
+              last_day: date, order: OrderRef | None = None, reason: str | None = None
               ) -> None:
+        """Closes the period (its `last_day`: the period's or, for year-level marks, the
+        year's). Closing before that day needs an order stating the reason; on the last
+        day or later the deputy closes without one."""
         if (year_id, period_number, group_id) in self.closed:
             raise InvalidValue("Период уже закрыт.", field="period_number")
-        self._closed(year_id=year_id, period_number=period_number, group_id=group_id, act=act)
+        reason = reason.strip() if reason else None
+        if act.local_date < last_day and (order is None or not reason):
+            raise EarlyClosure(
+                f"Период заканчивается {last_day:%d.%m.%Y}: закрыть его раньше можно только "
+                "по приказу с указанием причины (order, reason).", last_day=last_day.isoformat())
+        self._closed(year_id=year_id, period_number=period_number, group_id=group_id, act=act,
+                     order=order, reason=reason)
 
     @event("PeriodClosed")
-    def _closed(self, year_id: UUID, period_number: int, group_id: UUID | None, act: Act
-                ) -> None:
+    def _closed(self, year_id: UUID, period_number: int, group_id: UUID | None, act: Act,
+                order: OrderRef | None = None, reason: str | None = None) -> None:
+        # `order` and `reason`: absent from closures stored before early closing needed them.
         self.closed.add((year_id, period_number, group_id))
 
     def reopen(self, year_id: UUID, period_number: int, group_id: UUID | None,

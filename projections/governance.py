@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from uuid import UUID
 
 from domain.corrections import CorrectionApplication
@@ -51,9 +52,10 @@ def period_sheet_view(group: Group, discipline_id: UUID, key: str,
     )
 
 
-def correction_view(a: CorrectionApplication) -> CorrectionView:
+def correction_view(a: CorrectionApplication, today: date) -> CorrectionView:
     return CorrectionView(
         application_id=a.id, number=a.number, dated=a.dated, status=a.status.value,
+        filed_on=a.filed_on, due_by=a.due_by, overdue=a.is_overdue(today),
         author_id=a.author_id, author_capacity=a.author_capacity, target=a.target.value,
         record_id=a.record_id, item_id=a.item_id, student_id=a.student_id,
         current_value=a.current_value, proposed_value=a.proposed_value, reason=a.reason,

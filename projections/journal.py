@@ -18,7 +18,7 @@ def column(lesson: Lesson) -> LessonColumn:
         lesson_id=lesson.id, date=lesson.day, number=lesson.number, topic=lesson.topic,
         homework=lesson.homework, work_kind=lesson.work_kind.value,
         subgroup_id=lesson.subgroup_id, teacher_id=lesson.teacher_id,
-        substitute=lesson.substitute,
+        substitute=lesson.substitute, results_on=lesson.results_on,
     )
 
 

@@ -33,6 +33,7 @@ class LessonColumn(BaseModel):
     subgroup_id: UUID | None
     teacher_id: UUID
     substitute: bool
+    results_on: date | None = None  # control works: when the results were received
 
 
 class JournalRow(BaseModel):
@@ -208,6 +209,9 @@ class CorrectionView(BaseModel):
     number: str
     dated: date
     status: str
+    filed_on: date
+    due_by: date  # decided by 24:00 of this day (seed 002 §3.2.1)
+    overdue: bool  # undecided after due_by
     author_id: UUID
     author_capacity: str
     target: str

@@ -66,23 +66,27 @@ def adopt_prepared_policy(body: OrderIn, session: Session) -> None:
 
 @router.post("/policy/delegations", status_code=204)
 def delegate_decisions(body: DelegationIn, session: Session) -> None:
-    """Delegate the right to decide correction applications to a deputy, by order."""
+    """Delegate the right to decide correction applications to a deputy or the journal
+    administrator, by order."""
     actor, journal = session
-    journal.regulation.delegate_decisions(actor, body.deputy_id, body.order.ref())
+    journal.regulation.delegate_decisions(actor, body.delegate(), body.order.ref())
 
 
 @router.post("/policy/delegations/revocations", status_code=204)
 def revoke_decisions(body: DelegationIn, session: Session) -> None:
-    """Revoke a deputy's right to decide correction applications, by order."""
+    """Revoke a delegate's right to decide correction applications, by order."""
     actor, journal = session
-    journal.regulation.delegate_decisions(actor, body.deputy_id, body.order.ref(), revoke=True)
+    journal.regulation.delegate_decisions(actor, body.delegate(), body.order.ref(),
+                                          revoke=True)
 
 
 @router.post("/periods/closures", status_code=204)
 def close_period(body: ClosureIn, session: Session) -> None:
-    """Close a period for a group or the whole institution (deputy director)."""
+    """Close a period for a group or the whole institution (deputy director); before the
+    period's last day only by an order stating the reason."""
     actor, journal = session
-    journal.regulation.close_period(actor, body.year_id, body.period_number, body.group_id)
+    journal.regulation.close_period(actor, body.year_id, body.period_number, body.group_id,
+                                    body.order.ref() if body.order else None, body.reason)
 
 
 @router.post("/periods/reopenings", status_code=204)
@@ -114,7 +118,8 @@ def read_period_marks(group_id: UUID, discipline_id: UUID, period: str,
 
 @router.post("/corrections", status_code=status.HTTP_201_CREATED, response_model=Created)
 def file_correction(body: CorrectionIn, session: Session) -> Created:
-    """File a correction application (заявление) for a mark or a period mark."""
+    """File a correction application (заявление): change or cancel a mark, a period mark
+    or an absence reason, or add a mark never entered (new_mark)."""
     actor, journal = session
     return Created(id=journal.corrections.file_correction(
         actor, Target(body.target), body.record_id, body.item_id, body.proposed_value,
@@ -123,11 +128,16 @@ def file_correction(body: CorrectionIn, session: Session) -> Created:
 
 @router.get("/corrections", response_model=list[CorrectionView])
 def list_corrections(session: Session,
-                     state: Annotated[Status | None, Query(alias="status")] = None
+                     state: Annotated[Status | None, Query(alias="status")] = None,
+                     overdue: Annotated[bool | None, Query(
+                         description="true — нерассмотренные дольше дня после подачи")] = None,
                      ) -> list[CorrectionView]:
-    """Applications: all for the director (or delegated deputy), own for everyone else."""
+    """Applications: all for the director (or a delegate), own for everyone else; each
+    flagged overdue when undecided past its one-day deadline."""
     actor, journal = session
-    return [correction_view(a) for a in journal.reads.corrections_sources(actor, state)]
+    applications = journal.reads.corrections_sources(actor, state, overdue)
+    today = journal.local_date()
+    return [correction_view(a, today) for a in applications]
 
 
 @router.post("/corrections/{application_id}/decision", status_code=204)

@@ -59,10 +59,12 @@ def read_lesson(lesson_id: UUID, session: Session) -> LessonView:
 
 @router.patch("/{lesson_id}", status_code=204)
 def change_lesson_details(lesson_id: UUID, body: LessonDetailsIn, session: Session) -> None:
-    """Change the lesson's topic, homework or kind of work."""
+    """Change the lesson's topic, homework or kind of work; state when a control work's
+    results were received."""
     actor, journal = session
     journal.lessons.change_lesson_details(actor, lesson_id, body.topic, body.homework,
-                                  body.work_kind.value if body.work_kind else None)
+                                  body.work_kind.value if body.work_kind else None,
+                                  body.results_on)
 
 
 @router.post("/{lesson_id}/marks", status_code=status.HTTP_201_CREATED,

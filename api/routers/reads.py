@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query
 
 from api.deps import Session
-from api.schemas import Me
+from api.schemas import Day, Me
 from domain.people import Guardian, StaffMember, Student
 from projections.catalog import group_view, institution_view
 from projections.diary import diary
@@ -43,7 +43,7 @@ def read_institution(session: Session) -> InstitutionView:
 
 @router.get("/groups/{group_id}", response_model=GroupView)
 def read_group(group_id: UUID, session: Session,
-               on: Annotated[date | None, Query(description="дата состава")] = None
+               on: Annotated[Day | None, Query(description="дата состава")] = None
                ) -> GroupView:
     """A group: curator, subgroups, teaching assignments, and who was in it on a date."""
     actor, journal = session
@@ -64,8 +64,8 @@ def read_journal(group_id: UUID, discipline_id: UUID, period_number: int,
 @router.get("/students/{student_id}/diary", response_model=Diary)
 def read_diary(
     student_id: UUID, session: Session,
-    first: Annotated[date | None, Query(alias="from")] = None,
-    last: Annotated[date | None, Query(alias="to")] = None,
+    first: Annotated[Day | None, Query(alias="from")] = None,
+    last: Annotated[Day | None, Query(alias="to")] = None,
 ) -> Diary:
     """A student's diary (default: the current week): lessons, own marks, attendance,
     homework."""

@@ -107,6 +107,10 @@ def make_assignment(body: AssignmentIn, session: Session) -> Created:
 
 @router.post("/assignments/{assignment_id}/substitutes", status_code=204)
 def appoint_substitute(assignment_id: UUID, body: SubstituteIn, session: Session) -> None:
-    """Appoint a substitute teacher (замена) for an assignment on one date."""
+    """Appoint a substitute teacher (замена) for named lessons of an assignment."""
     actor, journal = session
-    journal.setup.appoint_substitute(actor, assignment_id, body.substitute_id, body.date)
+    journal.setup.appoint_substitute(
+        actor, assignment_id, body.substitute_id,
+        lessons=[(x.date, x.number) for x in body.lessons] if body.lessons is not None
+        else None,
+        first=body.date_from, last=body.date_to, numbers=body.numbers)

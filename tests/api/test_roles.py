@@ -18,6 +18,7 @@ counter = itertools.count(1)
 ADMINISTRATION = {"director", "deputy", "admin"}
 READERS = ADMINISTRATION | {"teacher", "curator"}
 ORDER = {"number": "77-к", "date": "2026-09-20"}
+EARLY = OrderRef("78-од", date(2026, 10, 15))  # the shared clock is before period 1 ends
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,11 @@ def fresh_deputy(api: Api, n: int) -> str:
     return str(s.journal.access.hire_staff(s.director, f"Заместитель {n}", ["deputy"]))
 
 
+def fresh_admin(api: Api, n: int) -> str:
+    s = api.school
+    return str(s.journal.access.hire_staff(s.director, f"Администратор {n}", ["admin"]))
+
+
 def fresh_group(api: Api, n: int) -> str:
     s = api.school
     return str(s.journal.setup.form_group(s.admin, s.year_id, f"Закрываемая {n}", None))
@@ -60,7 +66,8 @@ def fresh_group(api: Api, n: int) -> str:
 def closed_group(api: Api, n: int) -> str:
     s = api.school
     group = fresh_group(api, n)
-    s.journal.regulation.close_period(s.deputy, s.year_id, 1, UUID(group))
+    s.journal.regulation.close_period(s.deputy, s.year_id, 1, UUID(group), EARLY,
+                                      "Досрочное закрытие")
     return group
 
 
@@ -154,7 +161,12 @@ CASES = [
     Case("appoint substitute", "POST",
          lambda a, n: f"/assignments/{a.school.assignment}/substitutes",
          lambda a, n: {"substitute_id": fresh_teacher(a, n),
-                       "date": str(date(2026, 9, 1) + timedelta(days=n))}, ADMINISTRATION),
+                       "lessons": [{"date": str(date(2026, 9, 1) + timedelta(days=n)),
+                                    "number": 1}]}, ADMINISTRATION),
+    Case("appoint substitute over days", "POST",
+         lambda a, n: f"/assignments/{a.school.assignment}/substitutes",
+         lambda a, n: {"substitute_id": fresh_teacher(a, n), "date_from": "2026-10-12",
+                       "date_to": "2026-10-16", "numbers": [1, 2]}, ADMINISTRATION),
     Case("enrol", "POST", lambda a, n: "/orders/enrolments", lambda a, n: {
         "student_id": fresh_student(a, n, enrolled=False), "group_id": str(a.school.group),
         "order": ORDER, "effective": "2026-09-21"}, ADMINISTRATION),
@@ -213,8 +225,12 @@ CASES = [
          lambda a, n: prepared(a, n), {"director"}),
     Case("delegate decisions", "POST", lambda a, n: "/policy/delegations",
          lambda a, n: {"deputy_id": fresh_deputy(a, n), "order": ORDER}, {"director"}),
+    Case("delegate decisions to the administrator", "POST",
+         lambda a, n: "/policy/delegations",
+         lambda a, n: {"delegate_id": fresh_admin(a, n), "order": ORDER}, {"director"}),
     Case("close period", "POST", lambda a, n: "/periods/closures", lambda a, n: {
-        "year_id": str(a.school.year_id), "period_number": 1, "group_id": fresh_group(a, n)},
+        "year_id": str(a.school.year_id), "period_number": 1, "group_id": fresh_group(a, n),
+        "order": {"number": "78-од", "date": "2026-10-15"}, "reason": "Досрочно"},
          {"director", "deputy"}),
     Case("reopen period", "POST", lambda a, n: "/periods/reopenings", lambda a, n: {
         "year_id": str(a.school.year_id), "period_number": 1, "group_id": closed_group(a, n),
@@ -231,6 +247,12 @@ CASES = [
         "reason": "Ошибка", "document": "Заявление"}, {"teacher", "curator"}),
     Case("list corrections", "GET", lambda a, n: "/corrections?status=filed",
          lambda a, n: None, ADMINISTRATION | {"teacher", "other_teacher", "curator"}),
+    Case("list overdue corrections", "GET", lambda a, n: "/corrections?overdue=true",
+         lambda a, n: None, ADMINISTRATION | {"teacher", "other_teacher", "curator"}),
+    Case("file new-mark correction", "POST", lambda a, n: "/corrections", lambda a, n: {
+        "target": "new_mark", "record_id": lesson(a, n), "item_id": str(a.school.students[2]),
+        "proposed_value": "5", "number": f"Н-{n}", "date": "2026-10-15",
+        "reason": "Не внесена", "document": "Заявление"}, {"teacher", "curator"}),
     Case("decide correction", "POST",
          lambda a, n: f"/corrections/{application(a, n)}/decision",
          lambda a, n: {"approve": False, "resolution": "Нет оснований"}, {"director"}),

@@ -20,6 +20,9 @@ from tests.conftest import Clock, School, staff
 
 ORDER = OrderRef("45-од", date(2026, 8, 30))
 LESSON_DAY = date(2026, 10, 14)  # a Wednesday
+# The school's clock (15.10) is before period 1 ends (25.10): closing it takes an order
+# with a reason.
+EARLY = (OrderRef("60-од", date(2026, 10, 15)), "Досрочное окончание четверти")
 
 
 def moscow(clock: Clock, *args: int) -> None:
@@ -296,7 +299,7 @@ def test_a_closed_period_takes_changes_only_by_application(school: School) -> No
                       None)
     with pytest.raises(Forbidden):
         j.regulation.close_period(school.teacher, school.year_id, 1, school.group)
-    j.regulation.close_period(school.deputy, school.year_id, 1, school.group)
+    j.regulation.close_period(school.deputy, school.year_id, 1, school.group, *EARLY)
     with pytest.raises(PeriodClosed):
         j.lessons.change_mark(school.teacher, lesson, mark, MarkValue.FOUR)
     with pytest.raises(PeriodClosed):
@@ -314,7 +317,7 @@ def test_reopening_takes_the_directors_order_with_a_reason(school: School) -> No
     j = school.journal
     lesson = school.lesson(day=date(2026, 10, 5))
     mark = j.lessons.record_mark(school.teacher, lesson, school.students[0], MarkValue.THREE)
-    j.regulation.close_period(school.deputy, school.year_id, 1, None)  # the whole institution
+    j.regulation.close_period(school.deputy, school.year_id, 1, None, *EARLY)  # institution
     with pytest.raises(Forbidden):
         j.regulation.reopen_period(school.deputy, school.year_id, 1, None, ORDER, "Ошибка")
     with pytest.raises(InvalidValue):

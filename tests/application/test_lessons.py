@@ -13,6 +13,7 @@ from domain.errors import (
     DateOutsideYear,
     DuplicateEntry,
     Forbidden,
+    InvalidValue,
     StaleVersion,
     StudentNotInGroup,
 )
@@ -54,10 +55,10 @@ def test_a_teacher_cannot_mark_in_another_teachers_lesson(school: School) -> Non
                                    MarkValue.FIVE)
 
 
-def test_the_substitute_conducts_only_on_the_appointed_day(school: School) -> None:
+def test_the_substitute_conducts_only_the_appointed_lessons(school: School) -> None:
     day = date(2026, 10, 14)
     school.journal.setup.appoint_substitute(school.deputy, school.assignment,
-                                      school.other_teacher.person_id, day)
+                                      school.other_teacher.person_id, lessons=[(day, 3)])
     lesson_id = school.journal.lessons.conduct_lesson(school.other_teacher, school.assignment,
                                                       day, 3,
                                               "Замена: решение задач", None, "ordinary")
@@ -68,6 +69,44 @@ def test_the_substitute_conducts_only_on_the_appointed_day(school: School) -> No
     with pytest.raises(Forbidden):
         school.journal.lessons.conduct_lesson(school.other_teacher, school.assignment,
                                       date(2026, 10, 15), 3, "Тема", None, "ordinary")
+    # Another lesson of the same group and discipline that day is not covered.
+    with pytest.raises(Forbidden):
+        school.journal.lessons.conduct_lesson(school.other_teacher, school.assignment,
+                                      day, 4, "Тема", None, "ordinary")
+
+
+def test_the_substitute_fills_only_the_covered_lessons_the_teacher_conducted(
+        school: School) -> None:
+    day, j = date(2026, 10, 14), school.journal
+    covered, other = school.lesson(day=day, number=1), school.lesson(day=day, number=2)
+    j.setup.appoint_substitute(school.admin, school.assignment,
+                               school.other_teacher.person_id, first=day, last=day,
+                               numbers=[1])
+    j.lessons.record_mark(school.other_teacher, covered, school.students[0], MarkValue.FIVE)
+    with pytest.raises(Forbidden):
+        j.lessons.record_mark(school.other_teacher, other, school.students[0], MarkValue.FIVE)
+    with pytest.raises(Forbidden):
+        j.lessons.record_attendance(school.other_teacher, other, school.students[1],
+                                    AttendanceStatus.ABSENT, None)
+
+
+def test_a_substitution_over_a_date_range_covers_its_lesson_numbers_each_day(
+        school: School) -> None:
+    j = school.journal
+    j.setup.appoint_substitute(school.deputy, school.assignment, school.other_teacher.person_id,
+                               first=date(2026, 10, 12), last=date(2026, 10, 14),
+                               numbers=[2, 5])
+    for day in (date(2026, 10, 12), date(2026, 10, 13), date(2026, 10, 14)):
+        for number in (2, 5):
+            j.lessons.conduct_lesson(school.other_teacher, school.assignment, day, number,
+                                     "Замена", None, "ordinary")
+    with pytest.raises(Forbidden):
+        j.lessons.conduct_lesson(school.other_teacher, school.assignment, date(2026, 10, 12),
+                                 3, "Замена", None, "ordinary")
+    with pytest.raises(InvalidValue):
+        j.setup.appoint_substitute(school.deputy, school.assignment,
+                                   school.other_teacher.person_id, first=date(2026, 10, 12),
+                                   last=date(2026, 10, 14))
 
 
 def test_the_same_lesson_cannot_be_conducted_twice(school: School) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from uuid import uuid4
 
 import pytest
 
@@ -53,3 +54,34 @@ def test_journal_readers_are_administration_curator_and_the_teacher(school: Scho
     for actor in (school.other_teacher, school.guardian, school.student):
         with pytest.raises(Forbidden):
             school.journal.reads.journal_sources(actor, school.group, school.math, 1)
+
+
+# A family's denial echoes nothing the caller did not send ---------------------------------
+@pytest.mark.parametrize("who", ["guardian", "student"])
+def test_another_childs_mark_history_is_denied_as_an_unknown_mark(school: School,
+                                                                  who: str) -> None:
+    boris = school.students[1]
+    lesson = school.lesson(day=date(2026, 10, 13))
+    mark = school.journal.lessons.record_mark(school.teacher, lesson, boris, MarkValue.FOUR)
+    with pytest.raises(NotFound) as denied:
+        school.journal.reads.mark_history_sources(getattr(school, who), lesson, mark)
+    with pytest.raises(NotFound) as unknown:
+        school.journal.reads.mark_history_sources(getattr(school, who), lesson, uuid4())
+    assert str(boris) not in repr(denied.value.context)
+    assert denied.value.message == unknown.value.message
+    assert set(denied.value.context) == set(unknown.value.context)
+
+
+@pytest.mark.parametrize("who", ["guardian", "student"])
+def test_another_childs_diary_is_denied_as_an_unknown_student(school: School,
+                                                              who: str) -> None:
+    with pytest.raises(NotFound) as denied:
+        school.journal.reads.diary_sources(getattr(school, who), school.students[1],
+                                           date(2026, 10, 12), date(2026, 10, 18))
+    stranger = uuid4()
+    with pytest.raises(NotFound) as unknown:
+        school.journal.reads.diary_sources(getattr(school, who), stranger,
+                                           date(2026, 10, 12), date(2026, 10, 18))
+    assert denied.value.message == unknown.value.message
+    assert denied.value.context == {"id": str(school.students[1])}  # what the caller sent
+    assert unknown.value.context == {"id": str(stranger)}

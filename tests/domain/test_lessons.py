@@ -15,7 +15,14 @@ from domain.errors import (
     NotFound,
     StudentNotInGroup,
 )
-from domain.lessons import Lesson, MarkForAbsent, lesson_id_for
+from domain.lessons import (
+    Lesson,
+    MarkForAbsent,
+    RecordsAfterMove,
+    ResultsAfterMarks,
+    check_no_records_from,
+    lesson_id_for,
+)
 from domain.values import AbsenceReasonKind, AttendanceStatus, MarkValue
 from tests.domain.helpers import act, lesson, replay
 
@@ -232,3 +239,64 @@ def test_a_copied_lesson_is_independent_of_the_original() -> None:
     assert len(original.marks) == 1 and original.attendance == {}
     assert original.collect_events() == [] and len(clone.collect_events()) == 2
     assert original.version + 2 == clone.version
+
+
+# The date a control work's results were received (seed 004 §6.9) ------------------------
+def test_a_control_work_records_when_its_results_were_received() -> None:
+    work = lesson(day=date(2026, 10, 12), work_kind="control")
+    assert work.results_on is None
+    work.record_results(date(2026, 10, 14), act(date(2026, 10, 15)))
+    assert replay(work).results_on == date(2026, 10, 14)
+
+
+@pytest.mark.parametrize("results_on", [date(2026, 10, 11), date(2026, 10, 16)])
+def test_results_are_received_between_the_lesson_and_today(results_on: date) -> None:
+    with pytest.raises(InvalidValue):
+        lesson(day=date(2026, 10, 12), work_kind="test").record_results(
+            results_on, act(date(2026, 10, 15)))
+
+
+def test_only_control_works_have_a_results_date() -> None:
+    with pytest.raises(InvalidValue):
+        lesson(work_kind="laboratory").record_results(date(2026, 10, 14), act())
+
+
+def test_the_results_date_comes_before_the_marks() -> None:
+    work = lesson(day=date(2026, 10, 12), work_kind="control")
+    work.record_mark(uuid4(), ANNA, MarkValue.FOUR, ROSTER, act())
+    with pytest.raises(ResultsAfterMarks) as refused:
+        work.record_results(date(2026, 10, 14), act())
+    assert refused.value.code == "results_after_marks"
+
+
+def test_a_mark_recorded_by_an_approved_application_cites_it() -> None:
+    lsn, mark_id = lesson(), uuid4()
+    basis = {"application_id": str(uuid4()), "application_number": "18"}
+    lsn.record_mark(mark_id, ANNA, MarkValue.FIVE, ROSTER, act(), basis=basis)
+    recorded = lsn.collect_events()[-1]
+    assert recorded.basis == basis
+    assert lsn.marks[mark_id].value is MarkValue.FIVE
+
+
+# Records a backdated move would hide ------------------------------------------------------
+def test_a_move_backdated_before_records_of_the_student_is_refused_with_the_list() -> None:
+    a, b, c = lesson(day=date(2026, 10, 5)), lesson(day=date(2026, 10, 7), number=3), \
+        lesson(day=date(2026, 10, 9))
+    a.record_mark(uuid4(), ANNA, MarkValue.FOUR, ROSTER, act())
+    b.record_attendance(ANNA, AttendanceStatus.ABSENT, None, ROSTER, act())
+    c.record_mark(uuid4(), BORIS, MarkValue.FIVE, ROSTER, act())  # another student's
+    with pytest.raises(RecordsAfterMove) as refused:
+        check_no_records_from(ANNA, date(2026, 10, 5), [a, b, c], "10А")
+    error = refused.value
+    assert error.code == "records_after_effective_date"
+    assert "05.10.2026" in error.message and "отметка 4" in error.message
+    assert "07.10.2026" in error.message and "пропуск" in error.message
+    assert error.context["earliest_effective"] == "2026-10-08"
+    check_no_records_from(ANNA, date(2026, 10, 8), [a, b, c], "10А")
+
+
+def test_a_cancelled_mark_hides_nothing() -> None:
+    a, mark = lesson(day=date(2026, 10, 5)), uuid4()
+    a.record_mark(mark, ANNA, MarkValue.FOUR, ROSTER, act())
+    a.cancel_mark(mark, act())
+    check_no_records_from(ANNA, date(2026, 10, 1), [a], "10А")
