@@ -125,3 +125,11 @@ def test_demo_prints_the_ids_the_readme_examples_need(
         assert UUID(ids["student_id"]) in page.group.members
     finally:
         service.close()
+
+
+def test_ledger_verify_with_an_unsafe_key_directory_says_so_and_exits_2(
+        env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["init", "--institution", "lyceum", "--name", "Лицей", "--timezone", "Europe/Moscow"])
+    os.chmod(env / "keys", 0o777)
+    assert main(["ledger", "verify"]) == 2
+    assert "Ключи не приняты" in capsys.readouterr().err
