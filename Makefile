@@ -7,7 +7,7 @@ export EJOURNAL_DATABASE_URL ?= sqlite:///var/ejournal.sqlite3
 export EJOURNAL_KEY_DIR ?= var/keys
 export EJOURNAL_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: run test bench lint clean
+.PHONY: run test fuzz bench lint clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
+
+## Schemathesis against a live demo deployment (SQLite, temporary): no 5xx, every response
+## as documented; as the director and as a teacher (tools/fuzz_api.py)
+fuzz: $(VENV)/.installed
+	$(PY) tools/fuzz_api.py
 
 ## Throughput figures against raw PostgreSQL and raw crypto (not a test)
 bench: $(VENV)/.installed

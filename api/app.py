@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api import problems
+from api.limits import BodyGuard
 from api.routers import governance, lessons, orders, reads, setup
 from application.service import Ejournal
 
@@ -18,9 +19,11 @@ def create_app(ejournal: Ejournal) -> FastAPI:
     )
     app.state.ejournal = ejournal
     problems.install(app)
+    # Bodies: authenticated before they are read, and capped (api/limits.py).
+    app.add_middleware(BodyGuard)
     for router in (setup.router, orders.router, lessons.router, reads.router,
                    governance.router):
-        app.include_router(router, prefix="/api/v1")
+        app.include_router(router, prefix="/api/v1", responses=problems.RESPONSES)
     return app
 
 

@@ -3,13 +3,19 @@ the domain checks its own rules again."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
+from domain.errors import InvalidValue
 from domain.values import (
+    EARLIEST_BIRTH_DATE,
+    EARLIEST_DATE,
+    LATEST_DATE,
     AbsenceReasonKind,
     AttendanceStatus,
     DisciplineKind,
@@ -18,10 +24,77 @@ from domain.values import (
     PeriodKind,
     Role,
     WorkKind,
+    forbidden_character,
+    ru_date,
 )
 
-Text = Annotated[str, Field(min_length=1, max_length=2000)]
-Name = Annotated[str, Field(min_length=1, max_length=300)]
+# Texts: the characters domain.values refuses (C0 and C1 controls, DEL, bidirectional
+# formatting, line and paragraph separators, lone surrogates) are refused here with a 422
+# that names the character and its position. A one-line text (names, numbers, titles,
+# documents) refuses tab and line breaks too; a multi-line text (homework, reasons,
+# resolutions) keeps tab and line feed, and its CR LF and lone CR become LF. The patterns
+# document the same classes in the OpenAPI document (tests/api/test_text_and_dates.py
+# checks that they agree with domain.values for every code point); lone surrogates are
+# refused too, but left out of the patterns: a surrogate range is not a portable regex.
+LINE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]*$"
+MULTILINE_PATTERN = (r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f"
+                     r"\u2028-\u202e\u2066-\u2069]*$")
+
+
+def _text_check(multiline: bool) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if multiline:
+            value = value.replace("\r\n", "\n").replace("\r", "\n")
+        index = forbidden_character(value, multiline)
+        if index is not None:
+            raise PydanticCustomError(
+                "forbidden_character", "недопустимый символ U+{code} (позиция {position})",
+                {"code": f"{ord(value[index]):04X}", "position": index + 1})
+        return value
+    return check
+
+
+def _line(max_length: int, min_length: int = 1) -> Any:
+    return Annotated[str, Field(min_length=min_length, max_length=max_length,
+                                json_schema_extra={"pattern": LINE_PATTERN}),
+                     AfterValidator(_text_check(multiline=False))]
+
+
+def _lines(max_length: int, min_length: int = 1) -> Any:
+    return Annotated[str, Field(min_length=min_length, max_length=max_length,
+                                json_schema_extra={"pattern": MULTILINE_PATTERN}),
+                     AfterValidator(_text_check(multiline=True))]
+
+
+Name = _line(300)  # full names, names of disciplines
+Text = _line(2000)  # documents cited (заявление, справка…): one line
+ShortName = _line(50)  # groups, subgroups, numbers of orders and applications
+Title = _line(100)  # periods
+YearTitle = _line(20)  # «2026/2027»
+Topic = _line(500)
+Document = _line(500)  # a document cited for an absence or an application
+Key = _line(30)  # machine words: rules, presets, rounding, a period key, a proposed mark
+ProposedValue = _line(30, min_length=0)  # a mark or a reason of absence, proposed
+MultilineText = _lines(2000)  # homework, reasons, resolutions
+OptionalMultilineText = _lines(2000, min_length=0)
+
+
+# Dates: within EARLIEST_DATE…LATEST_DATE (2000-01-01…2100-12-31), birth dates from
+# EARLIEST_BIRTH_DATE (1900-01-01); the domain checks the dates of orders again.
+def _date_check(earliest: date, latest: date) -> Callable[[date], date]:
+    def check(value: date) -> date:
+        if not earliest <= value <= latest:
+            raise PydanticCustomError(
+                "date_out_of_range", "дата вне диапазона {earliest}–{latest}",
+                {"earliest": ru_date(earliest), "latest": ru_date(latest)})
+        return value
+    return check
+
+
+Day = Annotated[date, AfterValidator(_date_check(EARLIEST_DATE, LATEST_DATE)),
+                Field(description=f"ГГГГ-ММ-ДД, {EARLIEST_DATE}…{LATEST_DATE}")]
+BirthDate = Annotated[date, AfterValidator(_date_check(EARLIEST_BIRTH_DATE, LATEST_DATE)),
+                      Field(description=f"ГГГГ-ММ-ДД, {EARLIEST_BIRTH_DATE}…{LATEST_DATE}")]
 
 
 class Body(BaseModel):
@@ -29,8 +102,8 @@ class Body(BaseModel):
 
 
 class Order(Body):
-    number: Annotated[str, Field(min_length=1, max_length=50)]
-    date: date
+    number: ShortName
+    date: Day
 
     def ref(self) -> OrderRef:
         return OrderRef(self.number, self.date)
@@ -38,15 +111,15 @@ class Order(Body):
 
 class PeriodIn(Body):
     kind: PeriodKind
-    title: Annotated[str, Field(min_length=1, max_length=100)]
-    starts: date
-    ends: date
+    title: Title
+    starts: Day
+    ends: Day
 
 
 class AcademicYearIn(Body):
-    title: Annotated[str, Field(min_length=1, max_length=20)]
-    starts: date
-    ends: date
+    title: YearTitle
+    starts: Day
+    ends: Day
     periods: Annotated[list[PeriodIn], Field(min_length=1, max_length=20)]
 
 
@@ -63,7 +136,7 @@ class StaffIn(Body):
 
 class StudentIn(Body):
     full_name: Name
-    birth_date: date | None = None
+    birth_date: BirthDate | None = None
 
 
 class GuardianIn(Body):
@@ -79,7 +152,7 @@ class GuardianLinkIn(Body):
 
 class GroupIn(Body):
     year_id: UUID
-    name: Annotated[str, Field(min_length=1, max_length=50)]
+    name: ShortName
     curator_id: UUID | None = None
 
 
@@ -89,7 +162,7 @@ class CuratorIn(Body):
 
 
 class SubgroupIn(Body):
-    name: Annotated[str, Field(min_length=1, max_length=50)]
+    name: ShortName
 
 
 class AssignmentIn(Body):
@@ -97,60 +170,78 @@ class AssignmentIn(Body):
     group_id: UUID
     subgroup_id: UUID | None = None
     discipline_id: UUID
-    starts: date
+    starts: Day
+
+
+LessonNumber = Annotated[int, Field(ge=1, le=12)]
+
+
+class SubstituteLessonIn(Body):
+    date: Day
+    number: LessonNumber
 
 
 class SubstituteIn(Body):
+    """The lessons covered: `lessons`, or every day of `date_from`…`date_to` at the lesson
+    `numbers` (at most 31 days) — one of the two."""
+
     substitute_id: UUID
-    date: date
+    lessons: Annotated[list[SubstituteLessonIn], Field(min_length=1, max_length=200)] | None = None
+    date_from: Day | None = None
+    date_to: Day | None = None
+    numbers: Annotated[list[LessonNumber], Field(min_length=1, max_length=12)] | None = None
 
 
 class EnrolmentIn(Body):
     student_id: UUID
     group_id: UUID
     order: Order
-    effective: date
+    effective: Day
 
 
 class TransferIn(Body):
     student_id: UUID
     to_group_id: UUID
     order: Order
-    effective: date
+    effective: Day
 
 
 class DepartureIn(Body):
     student_id: UUID
     order: Order
-    effective: date
+    effective: Day
 
 
 class ReturnIn(Body):
     student_id: UUID
     group_id: UUID
     order: Order
-    effective: date
+    effective: Day
 
 
 class SubgroupMoveIn(Body):
     student_id: UUID
     order: Order
-    effective: date
+    effective: Day
 
 
 class LessonIn(Body):
     assignment_id: UUID
-    date: date
+    date: Day
     number: Annotated[int, Field(ge=1, le=12)]
-    topic: Annotated[str, Field(min_length=1, max_length=500)]
-    homework: Annotated[str | None, Field(max_length=2000)] = None
+    topic: Topic
+    homework: OptionalMultilineText | None = None
     work_kind: WorkKind = WorkKind.ORDINARY
 
 
 class LessonDetailsIn(Body):
-    topic: Annotated[str | None, Field(min_length=1, max_length=500)] = None
-    homework: Annotated[str | None, Field(max_length=2000)] = None
+    topic: Topic | None = None
+    homework: OptionalMultilineText | None = None
     work_kind: WorkKind | None = None
+    results_on: Day | None = Field(
+        None, description="дата получения результатов контрольной работы, зачёта или экзамена "
+                          "(до выставления отметок); срок «после получения результатов» "
+                          "считается от неё")
 
 
 class MarkIn(Body):
@@ -177,7 +268,7 @@ class AttendanceIn(Body):
 class AbsenceReasonIn(Body):
     student_id: UUID
     kind: AbsenceReasonKind
-    document: Annotated[str | None, Field(max_length=500)] = None
+    document: Document | None = None
 
 
 class LessonSheetIn(LessonIn):
@@ -205,15 +296,16 @@ class Me(BaseModel):
 
 
 class WindowIn(Body):
-    rule: str
+    rule: Key
     days: Annotated[int, Field(ge=0, le=60)] = 0
 
 
 class PolicyDraftIn(Body):
-    preset: str | None = Field(None, description="шаблон положения (GET /policy → presets)")
-    windows: dict[str, WindowIn] | None = None
+    preset: Key | None = Field(None, description="шаблон положения (GET /policy → presets)")
+    windows: Annotated[dict[Annotated[str, Field(max_length=30)], WindowIn],
+                       Field(max_length=10)] | None = None
     weights: dict[WorkKind, Annotated[int, Field(ge=1, le=10)]] | None = None
-    rounding: str = "half_up"
+    rounding: Key = "half_up"
     marks_enabled: bool | None = None
 
 
@@ -226,8 +318,16 @@ class OrderIn(Body):
 
 
 class DelegationIn(Body):
-    deputy_id: UUID
+    delegate_id: UUID | None = Field(
+        None, description="заместитель директора или администратор журнала")
+    deputy_id: UUID | None = Field(None, description="прежнее имя delegate_id (устарело)")
     order: Order
+
+    def delegate(self) -> UUID:
+        if (self.delegate_id is None) == (self.deputy_id is None):
+            raise InvalidValue("Укажите delegate_id — кому передаётся право.",
+                               field="delegate_id")
+        return self.delegate_id or self.deputy_id  # type: ignore[return-value]
 
 
 class ClosureIn(Body):
@@ -235,37 +335,41 @@ class ClosureIn(Body):
     period_number: Annotated[int, Field(ge=0, le=20,
                                         description="0 — годовые, аттестация, экзамен")]
     group_id: UUID | None = None
+    order: Order | None = Field(None, description="приказ — обязателен до последнего дня "
+                                                  "периода")
+    reason: MultilineText | None = Field(None, description="причина досрочного закрытия")
 
 
 class ReopeningIn(ClosureIn):
     order: Order
-    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+    reason: MultilineText
 
 
 class PeriodMarkIn(Body):
     group_id: UUID
     discipline_id: UUID
-    period: Annotated[str, Field(min_length=1, max_length=20)]
+    period: Key
     student_id: UUID
     value: MarkValue
-    held_on: date | None = None
+    held_on: Day | None = None
 
 
 class CorrectionIn(Body):
-    target: Literal["mark", "period_mark", "absence_reason"]
-    record_id: UUID = Field(description="занятие (mark, absence_reason) или ведомость "
-                                        "итоговых отметок (period_mark)")
-    item_id: UUID = Field(description="отметка (mark) или обучающийся")
-    proposed_value: Annotated[str | None, Field(max_length=30)] = Field(
+    target: Literal["mark", "period_mark", "absence_reason", "new_mark"]
+    record_id: UUID = Field(description="занятие (mark, absence_reason, new_mark) или "
+                                        "ведомость итоговых отметок (period_mark)")
+    item_id: UUID = Field(description="отметка (mark) или обучающийся (period_mark, "
+                                      "absence_reason, new_mark — отметка, которой не было)")
+    proposed_value: ProposedValue | None = Field(
         None, description="отметка («5», «н/а»…; пусто — отменить отметку) или причина "
                           "пропуска (illness, guardian_application, order, unexcused)")
-    proposed_document: Annotated[str | None, Field(max_length=500)] = None
-    number: Annotated[str, Field(min_length=1, max_length=50)]
-    date: date
-    reason: Annotated[str, Field(min_length=1, max_length=2000)]
-    document: Annotated[str, Field(min_length=1, max_length=500)]
+    proposed_document: Document | None = None
+    number: ShortName
+    date: Day
+    reason: MultilineText
+    document: Document
 
 
 class DecisionIn(Body):
     approve: bool
-    resolution: Annotated[str, Field(min_length=1, max_length=2000)]
+    resolution: MultilineText

@@ -40,7 +40,7 @@ class OrderRefAsDict(Transcoding):
         return {"number": obj.number, "date": obj.date}
 
     def decode(self, data: dict[str, Any]) -> OrderRef:
-        return OrderRef(**data)
+        return OrderRef.restore(**data)
 
 
 ALL = (DateAsISO, ActAsDict, OrderRefAsDict)
