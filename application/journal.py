@@ -20,6 +20,7 @@ from application.access import Access
 from application.corrections import Corrections
 from application.lessons import AttendanceEntry, Lessons, MarkEntry
 from application.period_marks import PeriodMarks
+from application.readmodels import ReadModels
 from application.reads import Reads
 from application.regulation import Regulation
 from application.roster import Roster
@@ -45,6 +46,7 @@ class Journal:
         self.period_marks = PeriodMarks(store, self.regulation)
         self.corrections = Corrections(store)
         self.reads = Reads(store, self.access, self.period_marks, self.corrections)
+        self.read_models = ReadModels(store)
 
     @property
     def slug(self) -> str:

@@ -20,6 +20,7 @@ from application.storage.postgres import (
     PostgresChainReader,
     ledger_ddl,
 )
+from application.storage.readmodel_sql import READ_MODEL_TABLES, Dialect
 from application.storage.sqlite import LedgeredSQLiteRecorder, SQLiteChainReader
 
 EVENTS_TABLE = "journal_events"  # eventsourcing's name for application "Journal"
@@ -157,9 +158,17 @@ class PostgresBackend(Backend):
                 if conn.execute("SELECT to_regclass(%s)", (f'"{schema}"."{EVENTS_TABLE}"',)
                                 ).fetchone()[0] is None:
                     continue  # registered, never opened: its tables come with it
-                for statement in ledger_ddl(schema, EVENTS_TABLE):  # brings it up to date
+                for statement in [*ledger_ddl(schema, EVENTS_TABLE),  # brings it up to date
+                                  *Dialect(schema).create()]:
                     conn.execute(statement)
                 self._grant_institution(conn, schema, [role])
+
+    def grant_institution(self, slug: str) -> None:
+        """Grants every runtime role the institution's tables again (after a rebuild of
+        its read models replaced them)."""
+        self._require_owner()
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            self._grant_institution(conn, schema_of(slug), self.directory.runtime_roles())
 
     @staticmethod
     def _grant_institution(conn: psycopg.Connection, schema: str, roles: list[str]) -> None:
@@ -176,6 +185,10 @@ class PostgresBackend(Backend):
                              " ON {s}.{e} TO {r}").format(s=s, e=e, r=r))
             conn.execute(SQL("GRANT SELECT, INSERT ON {s}.ledger, {s}.ledger_verified"
                              " TO {r}").format(s=s, r=r))
+            # Read models are derived, rebuilt from the log: the projection keeps them.
+            conn.execute(SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON {tables} TO {r}").format(
+                tables=SQL(", ").join(SQL("{s}.{t}").format(s=s, t=Identifier(t))
+                                      for t in READ_MODEL_TABLES), r=r))
             conn.execute(SQL("GRANT USAGE ON SEQUENCE {s}.{q} TO {r}").format(
                 s=s, q=sequence, r=r))
 
@@ -208,8 +221,10 @@ class PostgresBackend(Backend):
                 conn.execute("SELECT pg_advisory_lock(7305002)")
                 try:
                     recorder.create_table()
-                    self._grant_institution(conn, factory.datastore.schema,  # type: ignore[attr-defined]
-                                            self.directory.runtime_roles())
+                    schema = factory.datastore.schema  # type: ignore[attr-defined]
+                    for statement in Dialect(schema).create():  # the read models (ADR 0010)
+                        conn.execute(statement)
+                    self._grant_institution(conn, schema, self.directory.runtime_roles())
                 finally:
                     conn.execute("SELECT pg_advisory_unlock(7305002)")
         return recorder

@@ -28,6 +28,7 @@ from application.storage.chain import (
     changed_reads,
     stored_entry,
 )
+from application.storage.readmodel_sql import Dialect
 from application.unit_of_work import current
 
 LEDGER_DDL = [
@@ -114,7 +115,8 @@ class LedgeredSQLiteRecorder(SQLiteApplicationRecorder):
         super().__init__(datastore)
 
     def construct_create_table_statements(self) -> list[str]:
-        return super().construct_create_table_statements() + LEDGER_DDL + APPEND_ONLY_DDL
+        return (super().construct_create_table_statements() + LEDGER_DDL + APPEND_ONLY_DDL
+                + Dialect(None).create())
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any

@@ -132,3 +132,22 @@ def test_the_openapi_document_lists_the_endpoints(api: Api) -> None:
 def test_me_tells_a_guardian_their_children(api: Api) -> None:
     me = api.call("GET", "/me", "guardian").json()
     assert me["kind"] == "guardian" and me["children"] == [str(api.school.students[0])]
+
+
+def test_a_tampered_institution_answers_423_and_serves_nothing(api: Api) -> None:
+    from tests.application.rawdb import RawDb
+
+    s = api.school
+    lesson_id = s.lesson()
+    raw = RawDb(api.ejournal, s.slug)
+    oid = lesson_id.hex if raw.kind == "sqlite" else str(lesson_id)
+    raw.run("INSERT INTO {events} (originator_id, originator_version, topic, state)"
+            " SELECT originator_id, 2, topic, state FROM {events}"
+            " WHERE originator_id = ? AND originator_version = 1", (oid,))
+    for method, path, body in [("GET", "/me", None),
+                               ("POST", f"/lessons/{lesson_id}/marks",
+                                {"student_id": str(s.students[0]), "value": "5"})]:
+        response = api.call(method, path, "teacher", body)
+        assert response.status_code == 423
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["code"] == "integrity_alarm"

@@ -1,0 +1,196 @@
+"""Read models: SQL tables in the institution's own store (its PostgreSQL schema, its
+SQLite file), kept by one projection that follows the institution's verified log
+exactly once (ADR 0010).
+
+The projection reads the notifications after its tracking position, but never past what
+the chain guard has verified (ADR 0009); maps each event to row changes
+(`projections.tables`); and writes the changes and the new position in one transaction —
+a crash never applies an event twice nor skips one. `rebuild` replays the whole log into
+fresh tables and swaps them in within one transaction, so readers never see a half-built
+model."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from application.storage.readmodel_sql import Dialect
+from application.store import InstitutionStore
+from projections.tables import TABLES, Change, changes_for
+
+log = logging.getLogger("ejournal.projections")
+
+NAME = "read_models"
+PAGE = 2000
+TRACKING = "rm_tracking"
+
+
+@dataclass(frozen=True)
+class Status:
+    position: int  # the last notification applied
+    head: int  # the last notification verified by the chain guard
+    error: str | None
+
+
+class ReadModels:
+    """One institution's read models."""
+
+    def __init__(self, store: InstitutionStore) -> None:
+        self.store = store
+        schema = getattr(store.recorder.datastore, "schema", None)  # PostgreSQL only
+        self.dialect = Dialect(schema or None)
+        self.error: str | None = None
+        self._lock = threading.Lock()
+
+    # Storage ----------------------------------------------------------------------------
+    @contextmanager
+    def _cursor(self, commit: bool) -> Iterator[Any]:
+        with self.store.recorder.datastore.transaction(commit=commit) as cursor:  # type: ignore[attr-defined]
+            yield cursor
+
+    def create_tables(self) -> None:
+        """As the owner: the tables, if missing (idempotent)."""
+        with self._cursor(commit=True) as c:
+            for statement in self.dialect.create():
+                c.execute(statement)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows of a query over the read models: `{t}` names table t ({lessons} →
+        rm_lessons, schema-qualified on PostgreSQL), `?` are parameters."""
+        sql = sql.replace("?", self.dialect.mark)
+        sql = sql.format(**{name.removeprefix("rm_"): self.dialect.table(name)
+                            for name in [*TABLES, TRACKING]},
+                         ledger=self.dialect.table("ledger"))
+        with self._cursor(commit=False) as c:
+            c.execute(sql, list(params))
+            rows = c.fetchall()
+            raw = getattr(c, "sqlite_cursor", c)  # eventsourcing wraps SQLite's cursor
+            names = [d[0] for d in raw.description] if raw.description else []
+        return [dict(zip(names, (r[n] if isinstance(r, dict) else r[i]
+                                 for i, n in enumerate(names)), strict=True)) for r in rows]
+
+    def position(self, prefix: str = "rm_") -> int:
+        with self._cursor(commit=False) as c:
+            c.execute(f"SELECT notification_id FROM {self.dialect.table(prefix + 'tracking')}"
+                      f" WHERE projection = {self.dialect.mark}", [NAME])
+            row = c.fetchone()
+        if row is None:
+            return 0
+        return int(row["notification_id"] if isinstance(row, dict) else row[0])
+
+    def ledger_state(self) -> tuple[int, int, str]:
+        """(notification id, ledger position, entry hash hex) the read models reflect."""
+        position = self.position()
+        rows = self.query("SELECT position, entry_hash FROM {ledger} WHERE notification_id"
+                          " <= ? ORDER BY position DESC LIMIT 1", [position])
+        if not rows:
+            return position, 0, ""
+        return position, int(rows[0]["position"]), bytes(rows[0]["entry_hash"]).hex()
+
+    # Following the log ------------------------------------------------------------------
+    def catch_up(self, progress: Callable[[int], None] | None = None,
+                 prefix: str = "rm_") -> int:
+        """Applies every verified event after the tracking position; returns how many."""
+        with self._lock:
+            self.store.institution_ro()  # a unit of work: the guard follows the log
+            guard = self.store.chain.guard
+            head = guard.notification_id if guard is not None else \
+                (self.store.recorder.max_notification_id() or 0)
+            position, applied = self.position(prefix), 0
+            while position < head:
+                notifications = self.store.recorder.select_notifications(
+                    position + 1, PAGE, stop=head)
+                if not notifications:
+                    break
+                changes: list[Change] = []
+                for n in notifications:
+                    try:
+                        changes.extend(changes_for(self.store.mapper.to_domain_event(n)))
+                    except Exception as error:
+                        self.error = (f"notification {n.id} ({n.topic}): "
+                                      f"{type(error).__name__}: {error}")
+                        log.error("projection stopped at a poison event: %s", self.error)
+                        raise
+                position = notifications[-1].id
+                self._apply(changes, position, prefix)
+                applied += len(notifications)
+                if progress is not None:
+                    progress(len(notifications))
+            return applied
+
+    def _apply(self, changes: list[Change], position: int, prefix: str) -> None:
+        """The changes and the new position, in one transaction."""
+        tracking = self.dialect.table(prefix + "tracking")
+        m = self.dialect.mark
+        statements = [self.dialect.sql(change, prefix) for change in changes]
+        with self._cursor(commit=True) as c:
+            # Runs of the same statement go as one executemany; order is kept.
+            for sql, group in itertools.groupby(statements, key=lambda st: st[0]):
+                c.executemany(sql, [params for _, params in group])
+            c.execute(f"INSERT INTO {tracking} (projection, notification_id) VALUES ({m}, {m})"
+                      " ON CONFLICT (projection) DO UPDATE SET notification_id ="
+                      " excluded.notification_id", [NAME, position])
+
+    def status(self) -> Status:
+        guard = self.store.chain.guard
+        self.store.institution_ro()
+        head = guard.notification_id if guard is not None else 0
+        return Status(self.position(), head, self.error)
+
+    def wait_for(self, notification_id: int, timeout: float = 2.0) -> bool:
+        """Waits until the read models reflect `notification_id` (read-your-writes)."""
+        deadline = time.monotonic() + timeout
+        while self.position() < notification_id:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
+    # Rebuilding ---------------------------------------------------------------------------
+    def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
+        """As the owner: replays the whole log into fresh tables, then swaps them in
+        within one transaction (readers see the old model until then)."""
+        prefix = "rmnext_"
+        with self._cursor(commit=True) as c:
+            for name in [*TABLES, "rm_tracking"]:
+                c.execute(f"DROP TABLE IF EXISTS {self.dialect.table(prefix + name[3:])}")
+            for statement in self.dialect.create(prefix):
+                c.execute(statement)
+        applied = self.catch_up(progress, prefix=prefix)
+        with self._cursor(commit=True) as c:
+            for name in [*TABLES, "rm_tracking"]:
+                old, new = self.dialect.table(name), self.dialect.table(prefix + name[3:])
+                c.execute(f"DROP TABLE IF EXISTS {old}")
+                c.execute(f"ALTER TABLE {new} RENAME TO {name}")
+        return applied
+
+
+class ProjectionRunner(threading.Thread):
+    """Keeps one institution's read models up to date inside `ejournal serve` or
+    `ejournal projections run`: polls the verified log; a failure other than a poison
+    event is retried after a pause; a poison event stops it loudly (status, /health)."""
+
+    def __init__(self, models: ReadModels, interval: float = 0.2) -> None:
+        super().__init__(name=f"projection-{models.store.slug}", daemon=True)
+        self.models, self.interval = models, interval
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            try:
+                self.models.catch_up()
+            except Exception:
+                if self.models.error is not None:
+                    return  # poison: stopped, visible in status
+                log.exception("projection of %s failed; retrying", self.models.store.slug)
+                self._stop_event.wait(2.0)
+            self._stop_event.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop_event.set()
