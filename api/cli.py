@@ -101,18 +101,33 @@ def cmd_users_revoke(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from api.demo import load_demo
 
-    ejournal = _open(settings, owner=True)
+    slug = args.slug or ("college" if args.size == "year" else "demo")
+    clock = None
+    if args.size == "year":
+        from api.demo_year import SimulatedClock, load_year
+
+        clock = SimulatedClock()
+    ensure_key(settings.key_dir)
+    ejournal = Ejournal(settings, clock=clock, owner=True) if clock else _open(settings,
+                                                                                owner=True)
     try:
-        if ejournal.backend.directory.institution(args.slug):
-            print(f"Демо-организация «{args.slug}» уже загружена (токены были показаны при "
-                  "загрузке). Новый токен: ejournal users add --institution demo …")
+        if ejournal.backend.directory.institution(slug):
+            print(f"Демо-организация «{slug}» уже загружена (токены были показаны при "
+                  f"загрузке). Новый токен: ejournal users add --institution {slug} …")
             return 0
-        print("Загрузка демо-организации…", flush=True)
-        loaded = load_demo(ejournal, args.slug)
+        started = time.monotonic()
+        if clock is not None:
+            print(f"Загрузка учебного года колледжа «{slug}» (seed {args.seed})…", flush=True)
+            loaded, counts = load_year(ejournal, clock, slug, args.seed)
+            print("Загружено: " + ", ".join(f"{k} {v}" for k, v in counts.items())
+                  + f" за {time.monotonic() - started:.0f} с")
+        else:
+            print("Загрузка демо-организации…", flush=True)
+            loaded = load_demo(ejournal, slug, args.seed)
         print("Токены демо-пользователей (Authorization: Bearer …):")
         for role, token in loaded.tokens.items():
             print(f"  {role:9} {token}")
-        print("Идентификаторы для примеров (группа ИС-21, математика; teacher ведёт её):")
+        print("Идентификаторы для примеров (группа, математика; teacher ведёт её):")
         for name, value in loaded.ids.items():
             print(f"  {name:13} {value}")
     finally:
@@ -142,7 +157,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_ledger_verify(args: argparse.Namespace, settings: Settings) -> int:
     keys = Path(args.keys) if args.keys else settings.key_dir
-    keyring = ledger.KeyRing.from_directory(keys)
+    try:
+        keyring = ledger.KeyRing.from_directory(keys)
+    except ledger.LedgerError as error:
+        print(f"Ключи не приняты: {error}", file=sys.stderr)
+        return 2
     # Verification needs no private key: an auditor passes --keys with public keys only.
     ejournal = Ejournal(settings, require_signer=False)
     failed = False
@@ -205,7 +224,11 @@ def parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     demo = sub.add_parser("demo", help="загрузить демо-организацию и выдать токены")
-    demo.add_argument("--slug", default="demo")
+    demo.add_argument("--slug", help="код организации (по умолчанию demo или college)")
+    demo.add_argument("--size", choices=["small", "year"], default="small",
+                      help="small — два класса и семестр; year — колледж: 30 групп по 25 "
+                           "обучающихся, весь учебный год (сотни тысяч событий)")
+    demo.add_argument("--seed", type=int, default=139, help="одни и те же данные при одном seed")
     demo.set_defaults(func=cmd_demo)
 
     inst = sub.add_parser("institutions", help="организации").add_subparsers(
