@@ -12,6 +12,7 @@ from uuid import UUID
 
 import ledger
 from application.config import Settings, get_settings
+from application.integrity import IntegrityAlarm
 from application.service import Ejournal, ensure_key
 from application.storage.layout import PostgresBackend, ensure_database
 from domain.errors import DomainError
@@ -149,7 +150,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     ejournal = _open(settings)
     try:
-        uvicorn.run(create_app(ejournal), host=args.host, port=args.port)
+        uvicorn.run(create_app(ejournal, projections=True), host=args.host, port=args.port)
     finally:
         ejournal.close()
     return 0
@@ -255,6 +256,25 @@ def parser() -> argparse.ArgumentParser:
     revoke.add_argument("--reason", required=True)
     revoke.set_defaults(func=cmd_users_revoke)
 
+    proj = sub.add_parser("projections", help="модели чтения").add_subparsers(
+        dest="sub", required=True)
+    for name, func, text in [("status", cmd_projections_status, "позиция против журнала"),
+                             ("rebuild", cmd_projections_rebuild, "пересобрать с нуля"),
+                             ("run", cmd_projections_run, "отдельный процесс проекций")]:
+        command = proj.add_parser(name, help=text)
+        command.add_argument("--institution")
+        command.set_defaults(func=func)
+    st = sub.add_parser("statements", help="сводные ведомости: json, csv, pdf")
+    st.add_argument("name", choices=["progress", "attendance", "movement"])
+    st.add_argument("--institution", required=True)
+    st.add_argument("--group", help="наименование группы")
+    st.add_argument("--period", help="номер периода или year (progress)")
+    st.add_argument("--from", dest="date_from", help="ГГГГ-ММ-ДД")
+    st.add_argument("--to", dest="date_to", help="ГГГГ-ММ-ДД")
+    st.add_argument("--format", choices=["json", "csv", "pdf"], default="pdf")
+    st.add_argument("--out", required=True)
+    st.set_defaults(func=cmd_statements)
+
     led = sub.add_parser("ledger", help="журнал целостности").add_subparsers(dest="sub",
                                                                              required=True)
     verify = led.add_parser("verify", help="проверить цепочки всех (или одной) организаций")
@@ -270,6 +290,117 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _slugs(ejournal: Ejournal, slug: str | None) -> list[str]:
+    return [slug] if slug else [i.slug for i in ejournal.institutions()]
+
+
+def cmd_projections_status(args: argparse.Namespace, settings: Settings) -> int:
+    ejournal = _open(settings)
+    try:
+        for slug in _slugs(ejournal, args.institution):
+            status = ejournal.journal(slug).read_models.status()
+            state = f"ошибка: {status.error}" if status.error else (
+                "в актуальном состоянии" if status.position >= status.head else
+                f"отстаёт на {status.head - status.position} событий")
+            print(f"{slug}: позиция {status.position} из {status.head} — {state}")
+    finally:
+        ejournal.close()
+    return 0
+
+
+def cmd_projections_rebuild(args: argparse.Namespace, settings: Settings) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    ejournal = Ejournal(settings, owner=True)  # drops and renames tables: the owner's
+    try:
+        for slug in _slugs(ejournal, args.institution):
+            journal = ejournal.journal(slug)
+            total = journal.store.recorder.max_notification_id() or 0
+            started = time.monotonic()
+            with Progress(*Progress.get_default_columns()[:1], BarColumn(),
+                          MofNCompleteColumn(), TimeElapsedColumn()) as progress:
+                task = progress.add_task(f"{slug}: пересборка", total=total)
+                count = journal.read_models.rebuild(
+                    lambda n, task=task: progress.advance(task, n))
+            if isinstance(ejournal.backend, PostgresBackend):
+                ejournal.backend.grant_institution(slug)
+            seconds = time.monotonic() - started
+            print(f"{slug}: {count} событий за {seconds:.1f} с "
+                  f"({count / seconds if seconds else 0:.0f} событий/с)")
+    finally:
+        ejournal.close()
+    return 0
+
+
+def cmd_projections_run(args: argparse.Namespace, settings: Settings) -> int:
+    from application.readmodels import ProjectionRunner
+
+    ejournal = _open(settings)
+    runners = [ProjectionRunner(ejournal.journal(slug).read_models)
+               for slug in _slugs(ejournal, args.institution)]
+    for runner in runners:
+        runner.start()
+    print(f"Проекции: {len(runners)} организаций; Ctrl+C — остановить.", flush=True)
+    try:
+        while any(r.is_alive() for r in runners):
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for runner in runners:
+            runner.stop()
+        ejournal.close()
+    stopped = [r.models.store.slug for r in runners if r.models.error]
+    return 1 if stopped else 0
+
+
+def cmd_statements(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import date as date_
+
+    from api.documents import render
+    from application.actors import Actor
+    from domain.values import Role
+
+    ejournal = _open(settings)
+    try:
+        journal = ejournal.journal(args.institution)
+        # The command line acts for the administration (the archive staff's tool).
+        actor = Actor(args.institution, UUID(int=0), "staff", frozenset({Role.DIRECTOR}))
+        models = journal.read_models
+        models.catch_up()
+        group_id = None
+        if args.group:
+            found = models.query("SELECT group_id FROM {groups} WHERE name = ?", [args.group])
+            if not found:
+                print(f"Группа «{args.group}» не найдена.", file=sys.stderr)
+                return 2
+            group_id = UUID(found[0]["group_id"])
+        first = date_.fromisoformat(args.date_from) if args.date_from else None
+        last = date_.fromisoformat(args.date_to) if args.date_to else None
+        if args.name in ("progress", "attendance") and group_id is None:
+            print("Укажите --group.", file=sys.stderr)
+            return 2
+        if args.name == "progress":
+            statement = journal.statements.progress(actor, group_id, args.period or "year")
+        elif args.name == "attendance":
+            if first is None or last is None:
+                print("Укажите --from и --to.", file=sys.stderr)
+                return 2
+            statement = journal.statements.attendance(actor, group_id, first, last)
+        else:
+            if first is None or last is None:
+                print("Укажите --from и --to.", file=sys.stderr)
+                return 2
+            statement = journal.statements.movement(actor, first, last)
+        body, _ = render(statement, args.format)
+        Path(args.out).write_bytes(body)
+        print(f"{args.out}: {len(body)} байт, состояние журнала № "
+              f"{statement.header.ledger.position}")
+    finally:
+        ejournal.close()
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
@@ -277,6 +408,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DomainError as error:
         print(f"Ошибка: {error.message}", file=sys.stderr)
         return 2
+    except IntegrityAlarm as alarm:
+        print(f"ТРЕВОГА ЦЕЛОСТНОСТИ: {alarm}. Работа с организацией приостановлена: "
+              "ejournal ledger verify назовёт позицию (README, «Integrity alarm»).",
+              file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

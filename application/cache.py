@@ -118,6 +118,12 @@ class CoherentRepository(Repository[UUID]):
         cached version."""
         with self._lock:
             if generation != self._generation:
+                # Not safe to cache what was loaded or saved before the eviction; but a
+                # copy older than it must not stay either (own writes are not seen again
+                # by the chain guard's follow, ADR 0009).
+                for aggregate_id, aggregate in aggregates.items():
+                    if self._cached_version(aggregate_id) < aggregate.version:
+                        self._drop([aggregate_id])
                 return
             for aggregate_id, aggregate in aggregates.items():
                 if self._cached_version(aggregate_id) <= aggregate.version:

@@ -54,6 +54,7 @@ class ChainMoved(Retry):
 class ChainSource(Protocol):
     def follow_rows(self, after: int, limit: int) -> tuple[int, Sequence[FollowRow]]: ...
     def entry_at(self, position: int) -> tuple[bytes, int] | None: ...
+    def counts(self) -> tuple[int, int, int]: ...
     def verified_marks(self, limit: int) -> Sequence[tuple[int, bytes, str, bytes]]: ...
     def add_verified_mark(self, position: int, entry_hash: bytes, key_id: str,
                           signature: bytes) -> None: ...
@@ -150,6 +151,14 @@ class ChainGuard:
     # Opening: from the newest valid verified-through mark ----------------------------------
     def _open(self) -> None:
         source = self._source()
+        # Once per process: as many events as entries, and as many entries as the last
+        # position — no entry or event stands outside the chain 1..head, where following
+        # by notification id and by position could miss it.
+        events, entries, last = source.counts()
+        if not events == entries == last:
+            self._raise(ledger.Failure(min(entries, last) + 1, ledger.FailureKind.INSERTED,
+                                       f"{events} events, {entries} ledger entries, last "
+                                       f"position {last}: rows outside the chain"))
         self.head, self.notification_id = ledger.ChainHead.empty(self.chain_id), 0
         for position, entry_hash, key_id, signature in source.verified_marks(MARKS_TRIED):
             if not self.keyring.verify_verified(key_id, self.chain_id, position,

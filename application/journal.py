@@ -25,6 +25,7 @@ from application.reads import Reads
 from application.regulation import Regulation
 from application.roster import Roster
 from application.setup import Setup
+from application.statements import Statements
 from application.store import Clock, InstitutionStore, utc_now
 from domain.institution import Institution
 from domain.lessons import LessonIndex
@@ -47,6 +48,7 @@ class Journal:
         self.corrections = Corrections(store)
         self.reads = Reads(store, self.access, self.period_marks, self.corrections)
         self.read_models = ReadModels(store)
+        self.statements = Statements(store, self.read_models)
 
     @property
     def slug(self) -> str:

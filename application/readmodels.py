@@ -38,6 +38,10 @@ class Status:
     error: str | None
 
 
+class _Overtaken(Exception):
+    """The tracking position moved under this runner: its transaction is rolled back."""
+
+
 class ReadModels:
     """One institution's read models."""
 
@@ -117,25 +121,36 @@ class ReadModels:
                                       f"{type(error).__name__}: {error}")
                         log.error("projection stopped at a poison event: %s", self.error)
                         raise
+                try:
+                    self._apply(changes, position, notifications[-1].id, prefix)
+                except _Overtaken:  # another process applied them first
+                    position = self.position(prefix)
+                    continue
                 position = notifications[-1].id
-                self._apply(changes, position, prefix)
                 applied += len(notifications)
                 if progress is not None:
                     progress(len(notifications))
             return applied
 
-    def _apply(self, changes: list[Change], position: int, prefix: str) -> None:
-        """The changes and the new position, in one transaction."""
+    def _apply(self, changes: list[Change], old: int, new: int, prefix: str) -> bool:
+        """The changes and the new position, in one transaction — only if the position
+        is still `old` (another process's runner may have applied them: then nothing is
+        written and False returned)."""
         tracking = self.dialect.table(prefix + "tracking")
         m = self.dialect.mark
         statements = [self.dialect.sql(change, prefix) for change in changes]
         with self._cursor(commit=True) as c:
+            c.execute(f"INSERT INTO {tracking} (projection, notification_id) VALUES ({m}, 0)"
+                      " ON CONFLICT (projection) DO NOTHING", [NAME])
+            c.execute(f"UPDATE {tracking} SET notification_id = {m} WHERE projection = {m}"
+                      f" AND notification_id = {m}", [new, NAME, old])
+            raw = getattr(c, "sqlite_cursor", c)
+            if raw.rowcount != 1:
+                raise _Overtaken
             # Runs of the same statement go as one executemany; order is kept.
             for sql, group in itertools.groupby(statements, key=lambda st: st[0]):
                 c.executemany(sql, [params for _, params in group])
-            c.execute(f"INSERT INTO {tracking} (projection, notification_id) VALUES ({m}, {m})"
-                      " ON CONFLICT (projection) DO UPDATE SET notification_id ="
-                      " excluded.notification_id", [NAME, position])
+        return True
 
     def status(self) -> Status:
         guard = self.store.chain.guard

@@ -34,6 +34,13 @@ def ledger_ddl(schema: str, events: str) -> list[SQL | Any]:
         ).format(s=s),
         SQL("CREATE INDEX IF NOT EXISTS ledger_event_digest ON {s}.ledger (event_digest)"
             ).format(s=s),
+        # Positions are 1, 2, 3, …: an entry at 0 or below could hide an event below the
+        # chain guard's sight (ADR 0009); above the head, the guard sees it at once.
+        SQL("DO $$BEGIN IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname ="
+            " 'ledger_position_positive' AND conrelid = {ledger_regclass}::regclass) THEN"
+            " ALTER TABLE {s}.ledger ADD CONSTRAINT ledger_position_positive CHECK"
+            " (position > 0); END IF; END$$").format(
+                s=s, ledger_regclass=Literal(f'"{schema}".ledger')),
         SQL(
             "CREATE OR REPLACE FUNCTION {s}.append_only() RETURNS trigger LANGUAGE plpgsql AS "
             "$$BEGIN RAISE EXCEPTION 'ejournal: % is append-only', TG_TABLE_NAME; END$$"
@@ -141,6 +148,10 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
             " FROM {s}.{e} e LEFT JOIN {s}.ledger l ON l.notification_id = e.notification_id"
             " WHERE e.notification_id > %s ORDER BY e.notification_id LIMIT %s) x ON true"
         ).format(s=s, e=e).as_bytes(None)
+        self.sql_counts = SQL(
+            "SELECT (SELECT count(*) FROM {s}.{e}) AS events, (SELECT count(*) FROM"
+            " {s}.ledger) AS entries, (SELECT coalesce(max(position), 0) FROM {s}.ledger)"
+            " AS last").format(s=s, e=e).as_bytes(None)
         self.sql_entry_at = SQL(
             "SELECT entry_hash, notification_id FROM {s}.ledger WHERE position = %s"
         ).format(s=s).as_bytes(None)
@@ -230,6 +241,13 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
                                 r["event_digest"], r["entry_hash"], r["key_id"],
                                 r["signature"])
                        for r in rows if r["nid"] is not None]
+
+    def counts(self) -> tuple[int, int, int]:
+        """(events, ledger entries, the ledger's last position)."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self.sql_counts)
+            row = curs.fetchone()
+        return int(row["events"]), int(row["entries"]), int(row["last"])
 
     def entry_at(self, position: int) -> tuple[bytes, int] | None:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:

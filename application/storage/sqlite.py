@@ -33,7 +33,7 @@ from application.unit_of_work import current
 
 LEDGER_DDL = [
     "CREATE TABLE IF NOT EXISTS ledger ("
-    " position INTEGER PRIMARY KEY,"
+    " position INTEGER PRIMARY KEY CHECK (position > 0),"
     " notification_id INTEGER NOT NULL UNIQUE,"
     " prev_hash BLOB NOT NULL, event_digest BLOB NOT NULL, entry_hash BLOB NOT NULL,"
     " key_id TEXT NOT NULL, signature BLOB NOT NULL)",
@@ -163,6 +163,14 @@ class LedgeredSQLiteRecorder(SQLiteApplicationRecorder):
             rows = c.fetchall()
         last = int(rows[0][0]) if rows else 0
         return last, [FollowRow(*r[1:]) for r in rows if r[1] is not None]
+
+    def counts(self) -> tuple[int, int, int]:
+        """(events, ledger entries, the ledger's last position)."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT (SELECT count(*) FROM stored_events), (SELECT count(*) FROM"
+                      " ledger), (SELECT coalesce(max(position), 0) FROM ledger)")
+            row = c.fetchone()
+        return int(row[0]), int(row[1]), int(row[2])
 
     def entry_at(self, position: int) -> tuple[bytes, int] | None:
         with self.datastore.transaction(commit=False) as c:

@@ -80,3 +80,33 @@ def test_eight_clients_filling_one_groups_lessons_at_once_all_succeed(
     index = school.journal.find_index(LessonIndex.journal_key(school.group, school.math, 1))
     assert index is not None and len(index.lessons) == len(slots)
     assert all(len(school.journal.get(Lesson, lid).marks) == 1 for lid in index.lessons)
+
+
+def test_threads_refilling_their_lessons_again_and_again_never_conflict(
+        school: School) -> None:
+    """Six threads of one process each submit the sheet of their own lesson of one group
+    five times over (an update of an existing lesson each time after the first), with
+    marks: the shared indexes and cache must never leave a thread on a stale version."""
+    day, rounds, errors = date(2026, 10, 14), 5, []
+    start = threading.Barrier(6)
+
+    def client(k: int) -> None:
+        start.wait()
+        for _ in range(rounds):
+            try:
+                school.journal.lessons.submit_lesson(
+                    school.teacher, school.assignment, day, k + 1, f"Тема {k}", None,
+                    "ordinary", [], [MarkEntry(s, MarkValue.FOUR) for s in school.students])
+            except Exception as error:
+                errors.append(error)
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    index = school.journal.find_index(LessonIndex.week_key(school.group, day))
+    assert index is not None and len(index.lessons) == 6
+    assert all(len(school.journal.get(Lesson, lid).marks) == 3 * rounds
+               for lid in index.lessons)

@@ -167,3 +167,33 @@ def _service(school: School) -> Ejournal:
     class Shim:
         backend = school.journal.store.backend
     return Shim()  # type: ignore[return-value]
+
+
+def test_an_event_hidden_below_the_guards_position_is_caught_by_a_new_process(
+        ejournal: Ejournal, school: School, key_dir: Path) -> None:
+    """An event committed with a notification id the running guards have passed (a
+    superuser can choose one; so could a transaction that stayed open): a process that
+    opens the institution counts events, entries and positions before trusting a mark."""
+    lesson_id = school.lesson()
+    raw = RawDb(ejournal, school.slug)
+    raw.run("INSERT INTO {events} ({nid}, originator_id, originator_version, topic, state)"
+            " SELECT 0, originator_id, 2, topic, state FROM {events}"
+            " WHERE originator_id = ? AND originator_version = 1", (oid(raw, lesson_id),))
+    later = Ejournal(Settings(database_url=ejournal.settings.database_url, key_dir=key_dir),
+                     Clock())
+    try:
+        with pytest.raises(IntegrityAlarm) as alarm:
+            later.journal(school.slug).get(Lesson, lesson_id)
+        assert alarm.value.failure.kind is ledger.FailureKind.INSERTED
+    finally:
+        later.close()
+
+
+def test_the_ledger_refuses_a_position_below_one(ejournal: Ejournal, school: School) -> None:
+    school.lesson()
+    raw = RawDb(ejournal, school.slug)
+    with pytest.raises(Exception, match=r"(?i)check"):
+        raw.run("INSERT INTO {ledger} (position, notification_id, prev_hash, event_digest,"
+                " entry_hash, key_id, signature) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (-1, 10**9, b"\0" * 32, b"\1" * 32, b"\2" * 32, "0" * 32, b"\3" * 64),
+                bypass=False)
