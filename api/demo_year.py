@@ -135,6 +135,10 @@ class YearLoader:
         self.plan = YearPlan.last_complete(datetime.now(ZoneInfo(ZONE)).date())
         self.counts = {"lessons": 0, "marks": 0, "absences": 0, "reasons": 0, "late": 0,
                        "moves": 0, "period_marks": 0, "corrections": 0}
+        # (lesson id, its teacher, students present) of the day being loaded, and a hook
+        # called after each school day (`make bench` measures the year as it grows).
+        self.today: list[tuple[UUID, Actor, list[UUID]]] = []
+        self.probe: Callable[[YearLoader, int, date], None] | None = None
 
     # Set-up ---------------------------------------------------------------------------
     def load(self) -> DemoLoaded:
@@ -249,6 +253,7 @@ class YearLoader:
                 if day in move_days:
                     self._move(day)
                 self.clock.at(day, 16)
+                self.today = []
                 for table in self.timetable.values():
                     for weekday, number, teaching in table:
                         if weekday == day.weekday():
@@ -256,6 +261,9 @@ class YearLoader:
                                 self._lesson(t, day, number)
                 if closed and rng.random() < 0.08:
                     self._correction(day)
+                if self.probe is not None:
+                    self.clock.at(day, 17)
+                    self.probe(self, days.index(day), day)
                 advance()
         self._period_end(2, plan.ends)
         return self._tokens()
@@ -288,6 +296,7 @@ class YearLoader:
             marks)
         self.counts["lessons"] += 1
         self.counts["marks"] += len(marks)
+        self.today.append((lesson_id, t.teacher, [s for s in roster if s not in absent]))
         self.counts["absences"] += len(absent)
         self.counts["late"] += late
         curator = self.curators[gid]
@@ -416,8 +425,10 @@ class YearLoader:
 
 
 def load_year(ejournal: Ejournal, clock: SimulatedClock, slug: str = "college",
-              seed: int = 139, groups: int = 30, students: int = 25,
-              show: bool = True) -> tuple[DemoLoaded, dict[str, int]]:
+              seed: int = 139, groups: int = 30, students: int = 25, show: bool = True,
+              probe: Callable[[YearLoader, int, date], None] | None = None
+              ) -> tuple[DemoLoaded, dict[str, int]]:
     loader = YearLoader(ejournal, clock, slug, seed, groups, students, show)
+    loader.probe = probe
     loaded = loader.load()
     return loaded, loader.counts

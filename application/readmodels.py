@@ -26,7 +26,10 @@ from projections.tables import TABLES, Change, changes_for
 
 log = logging.getLogger("ejournal.projections")
 
-NAME = "read_models"
+# The projection's name in the tracking table, with the version of its tables: a new
+# version (new tables or columns) starts from position 0 and replays the log once over
+# the existing tables — every change is idempotent, so they end as a rebuild would.
+NAME = "read_models/2"
 PAGE = 2000
 TRACKING = "rm_tracking"
 
@@ -195,6 +198,10 @@ class ProjectionRunner(threading.Thread):
         super().__init__(name=f"projection-{models.store.slug}", daemon=True)
         self.models, self.interval = models, interval
         self._stop_event = threading.Event()
+        # A commit in this process wakes the runner at once; other processes' commits
+        # are found by polling every `interval` seconds.
+        self._wake = threading.Event()
+        models.store.committed.append(self._wake.set)
 
     def run(self) -> None:
         while not self._stop_event.is_set():
@@ -205,7 +212,11 @@ class ProjectionRunner(threading.Thread):
                     return  # poison: stopped, visible in status
                 log.exception("projection of %s failed; retrying", self.models.store.slug)
                 self._stop_event.wait(2.0)
-            self._stop_event.wait(self.interval)
+            self._wake.wait(self.interval)
+            self._wake.clear()
 
     def stop(self) -> None:
         self._stop_event.set()
+        self._wake.set()
+        if self._wake.set in self.models.store.committed:
+            self.models.store.committed.remove(self._wake.set)

@@ -72,6 +72,8 @@ class InstitutionStore(Application[UUID]):
         self.institution_id = Institution.create_id(slug)
         self._zone: ZoneInfo | None = None
         self._periods: dict[tuple[UUID, int], Period] = {}
+        # Called after each commit of this process (the projection runner wakes up).
+        self.committed: list[Callable[[], None]] = []
         super().__init__(env=backend.app_env(slug))
 
     # Infrastructure -------------------------------------------------------------------
@@ -158,6 +160,8 @@ class InstitutionStore(Application[UUID]):
             self.save(*aggregates)
         except IntegrityError:
             raise WriteConflict from None
+        for listener in self.committed:
+            listener()
 
     # Shared reads ---------------------------------------------------------------------
     def local_date(self, institution: Institution | None = None) -> date:

@@ -36,7 +36,7 @@ from application.storage.directory import InstitutionEntry
 from application.storage.layout import EVENTS_TABLE, schema_of
 from application.storage.postgres import LedgeredPostgresRecorder
 from application.store import InstitutionStore
-from benchmarks import http
+from benchmarks import http, year
 from domain.institution import Institution
 from domain.values import MarkValue, OrderRef, Role
 
@@ -259,7 +259,15 @@ def main() -> int:
     ledger.generate_key(keys)
     ej = Ejournal(Settings(database_url=PG_URL, key_dir=keys), lambda: CLOCK, owner=True)
     try:
-        return run(ej)
+        run(ej)
+        if os.environ.get("EJOURNAL_BENCH_YEAR", "1") != "0":
+            with tempfile.TemporaryDirectory() as tmp:
+                year.run_year(f"sqlite:///{Path(tmp) / 'year.sqlite3'}", "SQLite",
+                              "bench_year")
+            slug = "bench_year_" + uuid.uuid4().hex[:8]
+            created.append(slug)
+            year.run_year(PG_URL, "PostgreSQL", slug)
+        return 0
     finally:
         ej.close()
         with psycopg.connect(PG_URL, autocommit=True) as conn:

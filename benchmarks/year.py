@@ -1,0 +1,198 @@
+"""`make bench`, the full-year institution: `ejournal demo --size year` loaded through the
+use cases on one database, measured as the year grows and once it is complete.
+
+- mark-command latency (p50/p95) in the first week, at mid-year and in the last week;
+- read-model rebuild: events/s beside a raw SELECT of the same event rows in the same
+  run, and the rebuild's peak Python memory at mid-year and at the end;
+- projection lag under write load: from a command's commit to its event visible in the
+  read models, with a projection runner polling as in `ejournal serve`;
+- statement latency p50/p99: a group's progress, attendance (JSON and PDF), the
+  institution's movement statement (JSON), and an institution-wide statement's peak
+  memory at mid-year and at the end."""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import ledger
+from api.demo_year import SimulatedClock, YearLoader, load_year
+from api.documents import render
+from application.actors import Actor
+from application.config import Settings
+from application.readmodels import ProjectionRunner
+from application.service import Ejournal
+from domain.values import MarkValue, Role
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.1f} ms"
+
+
+def timed(call: Callable[[], Any], n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        call()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def peak_memory(call: Callable[[], Any]) -> tuple[Any, int]:
+    tracemalloc.start()
+    try:
+        result = call()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+class Probe:
+    """Measures the year as the loader builds it."""
+
+    def __init__(self, marks: int = 150) -> None:
+        self.marks = marks
+        self.latency: dict[str, list[float]] = {}
+        self.rebuild_peak: dict[str, int] = {}
+        self.statement_peak: dict[str, int] = {}
+        self.days = 0
+
+    def __call__(self, loader: YearLoader, index: int, day: date) -> None:
+        moment = {4: "first week", self.days // 2: "mid-year",
+                  self.days - 1: "last week"}.get(index)
+        if moment is None or not loader.today:
+            return
+        j = loader.j
+        lat = []
+        for i in range(self.marks):
+            lesson, teacher, present = loader.today[i % len(loader.today)]
+            if not present:
+                continue
+            t0 = time.perf_counter()
+            j.lessons.record_mark(teacher, lesson, present[(i // len(loader.today))
+                                                          % len(present)], MarkValue.FOUR)
+            lat.append(time.perf_counter() - t0)
+        self.latency[moment] = lat
+        if moment != "first week":
+            _, self.rebuild_peak[moment] = peak_memory(j.read_models.rebuild)
+            _, self.statement_peak[moment] = peak_memory(
+                lambda: j.statements.movement(loader.director, loader.plan.starts, day))
+
+
+def run_year(url: str, label: str, slug: str, groups: int = 30) -> None:
+    keys = Path(tempfile.mkdtemp()) / "keys"
+    ledger.generate_key(keys)
+    clock = SimulatedClock()
+    ej = Ejournal(Settings(database_url=url, key_dir=keys), clock, owner=True)
+    probe = Probe()
+    from api.demo_year import YearPlan
+
+    probe.days = len(list(YearPlan.last_complete(date.today()).school_days()))
+    log(f"\n8. The full-year institution on {label}: {groups} groups of 25, loaded day by day")
+    started = time.perf_counter()
+    _, counts = load_year(ej, clock, slug, 139, groups=groups, show=False, probe=probe)
+    load_seconds = time.perf_counter() - started
+    j = ej.journal(slug)
+    events = j.store.recorder.max_notification_id() or 0
+    log(f"   loaded {events} events in {load_seconds:.0f} s ({events / load_seconds:.0f}"
+        f" events/s through the use cases): " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+    log("   mark command latency as the year grows (same institution):")
+    for moment, lat in probe.latency.items():
+        log(f"     {moment:10}: p50 {ms(statistics.median(lat))}, p95 {ms(pct(lat, .95))}"
+            f" ({len(lat)} marks)")
+    first, last = probe.latency.get("first week"), probe.latency.get("last week")
+    if first and last:
+        log(f"     last week / first week p50: "
+            f"{statistics.median(last) / statistics.median(first):.2f}x (aim ≤ 1.2x)")
+
+    models = j.read_models
+    t0 = time.perf_counter()
+    rows = j.store.recorder.select_notifications(1, events + 1)
+    raw = len(rows) / (time.perf_counter() - t0)
+    del rows
+    _, peak = peak_memory(models.rebuild)
+    t0 = time.perf_counter()
+    applied = models.rebuild()
+    rebuild_rate = applied / (time.perf_counter() - t0)
+    log(f"   rebuild: {rebuild_rate:.0f} events/s; raw SELECT of the same rows "
+        f"{raw:.0f} rows/s -> {rebuild_rate / raw:.2f}x (aim ≥ 0.3x)")
+    log(f"   rebuild peak Python memory: mid-year "
+        f"{probe.rebuild_peak.get('mid-year', 0) // 1024} KiB, end {peak // 1024} KiB")
+
+    director = Actor(slug, _director(j), "staff", frozenset({Role.DIRECTOR}))
+    group = UUID(models.query("SELECT group_id FROM {groups} ORDER BY name LIMIT 1")[0]
+                 ["group_id"])
+    plan = YearPlan.last_complete(date.today())
+    cases = {
+        "group progress (JSON)": lambda: render(
+            j.statements.progress(director, group, "1"), "json"),
+        "group progress (PDF)": lambda: render(
+            j.statements.progress(director, group, "1"), "pdf"),
+        "group attendance (JSON)": lambda: render(
+            j.statements.attendance(director, group, plan.starts, plan.ends), "json"),
+        "group attendance (PDF)": lambda: render(
+            j.statements.attendance(director, group, plan.starts, plan.ends), "pdf"),
+        "institution movement (JSON)": lambda: render(
+            j.statements.movement(director, plan.starts, plan.ends), "json"),
+    }
+    log("   statements (read models current), p50 / p99 over 20 runs:")
+    for name, call in cases.items():
+        lat = timed(call, 20 if "PDF" not in name else 5)
+        log(f"     {name:28}: p50 {ms(statistics.median(lat))}, p99 {ms(pct(lat, .99))}")
+    _, end_peak = peak_memory(lambda: j.statements.movement(director, plan.starts,
+                                                             plan.ends))
+    log(f"   institution-wide statement peak Python memory: mid-year "
+        f"{probe.statement_peak.get('mid-year', 0) // 1024} KiB, end {end_peak // 1024} KiB")
+
+    # Projection lag under write load: a runner polls as in `ejournal serve`.
+    runner = ProjectionRunner(models)
+    runner.start()
+    lags = []
+    try:
+        lessons = models.query("SELECT lesson_id, teacher_id, group_id FROM {lessons}"
+                               " ORDER BY day DESC LIMIT 40")
+        for row in lessons:
+            present = models.query("SELECT student_id FROM {roster} WHERE group_id = ? AND"
+                                   " ends IS NULL LIMIT 1", [row["group_id"]])
+            if not present:
+                continue
+            teacher = Actor(slug, UUID(row["teacher_id"]), "staff", frozenset({Role.TEACHER}))
+            try:
+                j.lessons.record_mark(teacher, UUID(row["lesson_id"]),
+                                      UUID(present[0]["student_id"]), MarkValue.FIVE)
+            except Exception:
+                continue
+            committed = time.perf_counter()
+            target = j.store.chain.guard.notification_id
+            while models.position() < target:
+                time.sleep(0.002)
+            lags.append(time.perf_counter() - committed)
+    finally:
+        runner.stop()
+    if lags:
+        log("   projection lag (commit -> read model; the runner is woken by its process's"
+            f" commits): p50 {ms(statistics.median(lags))}, p99 {ms(pct(lags, .99))}"
+            f" ({len(lags)} marks)")
+    ej.close()
+
+
+def _director(j: Any) -> UUID:
+    rows = j.read_models.query("SELECT staff_id FROM {staff} WHERE roles = 'director'")
+    return UUID(rows[0]["staff_id"])
