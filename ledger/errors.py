@@ -43,3 +43,25 @@ class KeyFileMismatch(InvalidKeyFile):
 
 class ExportFormatError(LedgerError, ValueError):
     """An export file is not a well-formed `ejournal-ledger-export/1` JSON-lines file."""
+
+
+class MerkleError(LedgerError, ValueError):
+    """A caller broke a precondition of the Merkle tree functions (ADR 0011): a hash that
+    is not 32 bytes, a size or index out of range. (The verifiers never raise: they return
+    False.)"""
+
+
+class NoteError(LedgerError, ValueError):
+    """A signed note, checkpoint, verifier key or tlog proof (ADR 0011) is malformed, or
+    fails verification. `NoteFormatError` and `NoteVerificationError` tell which."""
+
+
+class NoteFormatError(NoteError):
+    """Text that is not a well-formed signed note, checkpoint body, verifier key or
+    `c2sp.org/tlog-proof@v1` proof (C2SP signed-note v1.0.0, tlog-checkpoint v1.0.0)."""
+
+
+class NoteVerificationError(NoteError):
+    """A well-formed note that no known key signs, or whose signature by a known key does
+    not verify, or a tlog proof whose inclusion proof does not lead to the checkpoint's
+    root."""
