@@ -265,10 +265,13 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("--institution")
         command.set_defaults(func=func)
     st = sub.add_parser("statements", help="сводные ведомости: json, csv, pdf")
-    st.add_argument("name", choices=["progress", "attendance", "movement"])
+    st.add_argument("name", choices=["progress", "attendance", "movement", "group-results",
+                                     "curator-preliminary", "attendance-by-month", "debts",
+                                     "control", "forecast", "year-snapshot"])
     st.add_argument("--institution", required=True)
     st.add_argument("--group", help="наименование группы")
-    st.add_argument("--period", help="номер периода или year (progress)")
+    st.add_argument("--period", help="номер периода или year (progress, group-results; "
+                                     "номер: curator-preliminary, forecast)")
     st.add_argument("--from", dest="date_from", help="ГГГГ-ММ-ДД")
     st.add_argument("--to", dest="date_to", help="ГГГГ-ММ-ДД")
     st.add_argument("--format", choices=["json", "csv", "pdf"], default="pdf")
@@ -377,21 +380,33 @@ def cmd_statements(args: argparse.Namespace, settings: Settings) -> int:
             group_id = UUID(found[0]["group_id"])
         first = date_.fromisoformat(args.date_from) if args.date_from else None
         last = date_.fromisoformat(args.date_to) if args.date_to else None
-        if args.name in ("progress", "attendance") and group_id is None:
+        st = journal.statements
+        if args.name in ("progress", "attendance", "group-results", "curator-preliminary",
+                         "attendance-by-month", "forecast") and group_id is None:
             print("Укажите --group.", file=sys.stderr)
             return 2
-        if args.name == "progress":
-            statement = journal.statements.progress(actor, group_id, args.period or "year")
-        elif args.name == "attendance":
-            if first is None or last is None:
-                print("Укажите --from и --to.", file=sys.stderr)
-                return 2
-            statement = journal.statements.attendance(actor, group_id, first, last)
-        else:
-            if first is None or last is None:
-                print("Укажите --from и --to.", file=sys.stderr)
-                return 2
-            statement = journal.statements.movement(actor, first, last)
+        if args.name in ("attendance", "movement", "attendance-by-month", "control") and (
+                first is None or last is None):
+            print("Укажите --from и --to.", file=sys.stderr)
+            return 2
+        if args.name in ("curator-preliminary", "forecast") and not args.period:
+            print("Укажите --period (номер периода).", file=sys.stderr)
+            return 2
+        build = {
+            "progress": lambda: st.progress(actor, group_id, args.period or "year"),
+            "attendance": lambda: st.attendance(actor, group_id, first, last),
+            "movement": lambda: st.movement(actor, first, last),
+            "group-results": lambda: st.group_results(actor, group_id, args.period or "year"),
+            "curator-preliminary": lambda: st.curator_preliminary(actor, group_id,
+                                                                  args.period),
+            "attendance-by-month": lambda: st.attendance_by_month(actor, group_id, first,
+                                                                  last),
+            "debts": lambda: st.debts(actor, group_id),
+            "control": lambda: st.control(actor, first, last),
+            "forecast": lambda: st.forecast(actor, args.period, group_id),
+            "year-snapshot": lambda: st.year_snapshot(actor),
+        }
+        statement = build[args.name]()
         body, _ = render(statement, args.format)
         Path(args.out).write_bytes(body)
         print(f"{args.out}: {len(body)} байт, состояние журнала № "

@@ -15,12 +15,23 @@ from datetime import datetime
 from typing import Any
 
 from projections.statements import (
+    AttendanceByMonthStatement,
     AttendanceStatement,
+    ControlStatement,
+    CuratorPreliminaryStatement,
+    DebtStatement,
+    ForecastStatement,
+    GroupResultsStatement,
     MovementStatement,
     ProgressStatement,
+    Section,
+    YearSnapshotStatement,
 )
 
-Statement = ProgressStatement | AttendanceStatement | MovementStatement
+Statement = (ProgressStatement | AttendanceStatement | MovementStatement
+             | GroupResultsStatement | CuratorPreliminaryStatement
+             | AttendanceByMonthStatement | DebtStatement | ControlStatement
+             | ForecastStatement | YearSnapshotStatement)
 COUNT_COLUMNS = ["5", "4", "3", "2", "1", "зачтено", "не зачтено", "н/а", "освобождён"]
 
 
@@ -57,6 +68,13 @@ def table(statement: Statement) -> tuple[list[str], list[list[Any]], list[list[A
                     r.late_minutes, *[r.by_month.get(m, 0) for m in statement.months]]
         rows = [[i, *line(r)] for i, r in enumerate(statement.rows, 1)]
         return columns, rows, [[None, *line(statement.total)]]
+    if isinstance(statement, MovementStatement):
+        return _movement(statement)
+    return _TABLES[type(statement)](statement)
+
+
+def _movement(statement: MovementStatement
+              ) -> tuple[list[str], list[list[Any]], list[list[Any]]]:
     columns = ["№", "Обучающийся", "Дата рождения", "Движение", "Приказ",
                "Дата", "Из группы", "В группу"]
     rows = [[i, r.student, r.birth_date or "", r.kind, r.order, r.effective,
@@ -67,8 +85,114 @@ def table(statement: Statement) -> tuple[list[str], list[list[Any]], list[list[A
     return columns, rows, summary
 
 
+def _group_results(st: GroupResultsStatement) -> Any:
+    columns = ["№", "Обучающийся", "«5»", "«4»", "«3»", "«2»", "«н/а»", "Средний балл",
+               "Категория"]
+    rows = [[i, r.student, *r.counts.values(), _num(r.average), r.category]
+            for i, r in enumerate(st.rows, 1)]
+    blank = [""] * 7
+    summary = [[None, f"{c}: {n}", *blank] for c, n in st.categories.items()]
+    summary += [[None, f"N (в расчёте): {st.n}", *blank],
+                [None, f"Успеваемость, %: {_num(st.success)}", *blank],
+                [None, f"Качество, %: {_num(st.quality)}", *blank]]
+    return columns, rows, summary
+
+
+def _preliminary(st: CuratorPreliminaryStatement) -> Any:
+    columns = ["№", "Обучающийся", *st.disciplines, "Средний балл", "Пропущено",
+               "Неуважительно"]
+    rows = [[i, r.student, *r.averages, _num(r.average), r.missed, r.unexcused]
+            for i, r in enumerate(st.rows, 1)]
+    summary = [[None, "Средний балл группы", *[_num(a) for a in st.group_averages], "",
+                sum(r.missed for r in st.rows), sum(r.unexcused for r in st.rows)],
+               [None, "Под угрозой «2»", *st.at_risk, "", "", ""]]
+    return columns, rows, summary
+
+
+def _by_month(st: AttendanceByMonthStatement) -> Any:
+    columns = ["№", "Обучающийся", *[f"{m[5:]}.{m[:4]}" for m in st.months], "Всего",
+               "Неуважительно"]
+
+    def line(r: Any) -> list[Any]:
+        return [r.student, *[f"{r.months[m][0]} ({r.months[m][1]})" for m in st.months],
+                r.missed, r.unexcused]
+    return (columns, [[i, *line(r)] for i, r in enumerate(st.rows, 1)],
+            [[None, *line(st.total)]])
+
+
+def _debts(st: DebtStatement) -> Any:
+    columns = ["№", "Обучающийся", "Группа", "Дисциплина", "Период", "Отметка"]
+    rows = [[i, r.student, r.group, r.discipline, r.period, r.mark]
+            for i, r in enumerate(st.rows, 1)]
+    summary = [[None, f"{g}: обучающихся с задолженностью {n}", "", "", "", ""]
+               for g, n in st.by_group.items()]
+    summary.append([None, f"Всего обучающихся с задолженностью: {st.students}", "", "", "",
+                    ""])
+    return columns, rows, summary
+
+
+def _control(st: ControlStatement) -> Any:
+    columns = ["№", "Учитель", "Группа", "Дисциплина", "Занятий", "С опозданием",
+               "Вовремя, %", "Отметок", "Отметок с опозданием", "Наполняемость, %",
+               "Обучающихся", "Без отметок", "Без отметок, %", "Без темы", "Без д/з"]
+    rows = [[i, r.teacher, r.group, r.discipline, r.lessons, r.late_lessons, _num(r.on_time),
+             r.marks, r.late_marks, _num(r.fill), r.students, r.without_marks,
+             _num(r.without_marks_share), r.no_topic, r.no_homework]
+            for i, r in enumerate(st.rows, 1)]
+    lessons = sum(r.lessons for r in st.rows)
+    late = sum(r.late_lessons for r in st.rows)
+    students = sum(r.students for r in st.rows)
+    without = sum(r.without_marks for r in st.rows)
+    summary = [[None, "Итого", "", "", lessons, late,
+                _num(None if not lessons else round(100 * (lessons - late) / lessons, 1)),
+                sum(r.marks for r in st.rows), sum(r.late_marks for r in st.rows), "",
+                students, without,
+                _num(None if not students else round(100 * without / students, 1)),
+                sum(r.no_topic for r in st.rows), sum(r.no_homework for r in st.rows)]]
+    return columns, rows, summary
+
+
+def _forecast(st: ForecastStatement) -> Any:
+    columns = ["№", "Обучающийся", "Дисциплина", "Средний балл", "→", "Отметок",
+               "Занятий", "Пропущено", "Неуважительно", "Риск", "Причина"]
+    rows = [[i, r.student, r.discipline, _num(r.average), r.suggested or "", r.marks,
+             r.lessons, r.missed, r.unexcused, r.risk, "; ".join(r.reasons)]
+            for i, r in enumerate(st.rows, 1)]
+    summary = [[None, f"{s.discipline}: риск «н/а» {s.not_attested}, «2» {s.failing}, "
+                      f"внимание {s.watch} из {s.students}", *[""] * 9]
+               for s in st.summary]
+    summary.append([None, f"Обучающихся с риском «2» или «н/а»: {st.at_risk}", *[""] * 9])
+    return columns, rows, summary
+
+
+def _snapshot(st: YearSnapshotStatement) -> Any:
+    columns = ["№", "Обучающийся", "Группа", "Дисциплина", *st.titles]
+    rows = [[i, r.student, r.group, r.discipline, *[r.marks.get(k, "") for k in st.keys]]
+            for i, r in enumerate(st.rows, 1)]
+    return columns, rows, []
+
+
+_TABLES: dict[type, Any] = {
+    GroupResultsStatement: _group_results, CuratorPreliminaryStatement: _preliminary,
+    AttendanceByMonthStatement: _by_month, DebtStatement: _debts,
+    ControlStatement: _control, ForecastStatement: _forecast,
+    YearSnapshotStatement: _snapshot,
+}
+
+
+def sections(statement: Statement) -> list[Section]:
+    """The document's further tables, after the main one."""
+    return list(getattr(statement, "sections", []))
+
+
 def _num(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}".rstrip("0").rstrip(".").replace(".", ",")
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    return _num(value) if isinstance(value, float) else value
 
 
 def footnote(statement: Statement) -> str:
@@ -89,6 +213,11 @@ def as_csv(statement: Statement) -> bytes:
     columns, rows, summary = table(statement)
     writer.writerow(columns)
     writer.writerows([["" if v is None else v for v in r] for r in [*rows, *summary]])
+    for section in sections(statement):
+        writer.writerow([])
+        writer.writerow([section.title])
+        writer.writerow(section.columns)
+        writer.writerows([[_cell(v) for v in r] for r in section.rows])
     writer.writerow([footnote(statement)])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
@@ -99,6 +228,7 @@ CSS = """
                   font: 8pt 'DejaVu Sans'; } }
 body { font: 8.5pt 'DejaVu Sans'; }
 h1 { font-size: 12pt; margin: 0 0 2mm 0; }
+h2 { font-size: 10pt; margin: 4mm 0 2mm 0; }
 p.meta { margin: 0 0 3mm 0; }
 table { border-collapse: collapse; width: 100%; }
 thead { display: table-header-group; }
@@ -115,20 +245,25 @@ def as_html(statement: Statement) -> str:
     columns, rows, summary = table(statement)
     esc = html.escape
 
-    def cells(values: list[Any], tag: str) -> str:
+    def cells(values: list[Any], tag: str, name_at: int = 1) -> str:
         named = f'<{tag} class="name">'
-        return "".join(f'{named if i == 1 else f"<{tag}>"}{esc("" if v is None else str(v))}'
+        return "".join(f'{named if i == name_at else f"<{tag}>"}{esc("" if v is None else str(v))}'
                        f"</{tag}>" for i, v in enumerate(values))
 
     body = "".join(f"<tr>{cells(r, 'td')}</tr>" for r in rows)
     body += "".join(f'<tr class="summary">{cells(r, "td")}</tr>' for r in summary)
+    more = "".join(
+        f"<h2>{esc(sec.title)}</h2><table><thead><tr>{cells(sec.columns, 'th', 0)}"
+        f"</tr></thead><tbody>"
+        + "".join(f"<tr>{cells([_cell(v) for v in r], 'td', 0)}</tr>" for r in sec.rows)
+        + "</tbody></table>" for sec in sections(statement))
     return (f"<!DOCTYPE html><html lang=\"ru\"><head><meta charset=\"utf-8\">"
             f"<title>{esc(h.title)}</title><style>{CSS}</style></head><body>"
             f"<h1>{esc(h.title)}</h1><p class=\"meta\">{esc(h.institution)}"
             f"{' · группа ' + esc(h.group) if h.group else ''} · {esc(h.period)}"
             f" · по состоянию на {esc(h.generated_at)}</p>"
             f"<table><thead><tr>{cells(columns, 'th')}</tr></thead><tbody>{body}</tbody>"
-            f"</table><p class=\"foot\">{esc(footnote(statement))}</p>"
+            f"</table>{more}<p class=\"foot\">{esc(footnote(statement))}</p>"
             f"<p class=\"sign\">Директор ____________________ / ____________________ /"
             f"</p></body></html>")
 

@@ -307,6 +307,12 @@ class PolicyDraftIn(Body):
     weights: dict[WorkKind, Annotated[int, Field(ge=1, le=10)]] | None = None
     rounding: Key = "half_up"
     marks_enabled: bool | None = None
+    rates: dict[Literal["passed", "not_attested", "exempt"],
+                Literal["success", "failure", "excluded"]] | None = Field(
+        None, description="учёт «зачтено», «н/а», «освобождён» в % успеваемости и качества: "
+                          "success — в N и успевает, failure — в N и не успевает, excluded — "
+                          "не в N (по умолчанию passed=success, not_attested=failure, "
+                          "exempt=excluded)")
 
 
 class PolicyIn(PolicyDraftIn):

@@ -43,16 +43,18 @@ class Regulation(Area):
 
     def adopt_policy(self, actor: Actor, preset: str | None, windows: dict[str, Any] | None,
                      weights: dict[str, int] | None, rounding: str,
-                     marks_enabled: bool | None, order: OrderRef) -> None:
+                     marks_enabled: bool | None, order: OrderRef,
+                     rates: dict[str, str] | None = None) -> None:
         """The director's order adopting or changing the policy (seed 001 §4.1)."""
         act = self._act(actor, self._director(actor))
         policy = self._policy_for_update(act)
-        policy.adopt(preset, windows, weights, rounding, marks_enabled, order, act)
+        policy.adopt(preset, windows, weights, rounding, marks_enabled, order, act, rates)
         self._save(policy)
 
     def prepare_policy(self, actor: Actor, preset: str | None,
                        windows: dict[str, Any] | None, weights: dict[str, int] | None,
-                       rounding: str, marks_enabled: bool | None) -> None:
+                       rounding: str, marks_enabled: bool | None,
+                       rates: dict[str, str] | None = None) -> None:
         """The journal administrator (or the director) prepares a draft; it changes
         nothing until the director adopts it by order."""
         if not actor.is_staff or not actor.has(Role.DIRECTOR, Role.ADMIN):
@@ -60,7 +62,7 @@ class Regulation(Area):
         act = self._act(actor, Capacity.DIRECTOR if Role.DIRECTOR in actor.roles
                         else Capacity.ADMIN)
         policy = self._policy_for_update(act)
-        policy.prepare(preset, windows, weights, rounding, marks_enabled, act)
+        policy.prepare(preset, windows, weights, rounding, marks_enabled, act, rates)
         self._save(policy)
 
     def adopt_prepared_policy(self, actor: Actor, order: OrderRef) -> None:

@@ -122,6 +122,22 @@ class Rounding(str, Enum):
         return int(average.quantize(Decimal(1), rounding=mode))
 
 
+# How % успеваемости and % качества treat зачтено, н/а and освобождён (issue 9). Each
+# choice: "success" — in N and успевающий; "failure" — in N, not успевающий;
+# "excluded" — not in N. Policies adopted before this setting have the defaults.
+RATE_MARKS = {"passed": "зачтено", "not_attested": "н/а", "exempt": "освобождён"}
+RATE_CHOICES = ("success", "failure", "excluded")
+DEFAULT_RATES = {"passed": "success", "not_attested": "failure", "exempt": "excluded"}
+
+
+def settle_rates(rates: dict[str, str] | None) -> dict[str, str]:
+    merged = {**DEFAULT_RATES, **(rates or {})}
+    if set(merged) != set(DEFAULT_RATES) or not set(merged.values()) <= set(RATE_CHOICES):
+        raise InvalidValue("Учёт в % успеваемости: passed, not_attested, exempt ∈ "
+                           + ", ".join(RATE_CHOICES) + ".", field="rates")
+    return merged
+
+
 def _w(rule: str, days: int = 0) -> dict[str, Any]:
     return {"rule": rule, "days": days}
 
@@ -203,22 +219,23 @@ class JournalPolicy(Aggregate):
         self.delegates: dict[UUID, OrderRef] = {}
         self.closed: set[tuple[UUID, int, UUID | None]] = set()
         self.draft: dict[str, Any] | None = None  # prepared, not yet adopted
+        self.rates = dict(DEFAULT_RATES)
 
     def adopt(self, preset: str | None, windows: dict[str, Any] | None,
               weights: dict[str, int] | None, rounding: str, marks_enabled: bool | None,
-              order: OrderRef, act: Act) -> None:
+              order: OrderRef, act: Act, rates: dict[str, str] | None = None) -> None:
         """The director's order adopting the policy (seed 001 §4.1: the journal is kept
         as the director's order says)."""
         self._adopted(**self.settle(preset, windows, weights, rounding, marks_enabled),
-                      order=order, act=act)
+                      order=order, act=act, rates=settle_rates(rates))
 
     def prepare(self, preset: str | None, windows: dict[str, Any] | None,
                 weights: dict[str, int] | None, rounding: str, marks_enabled: bool | None,
-                act: Act) -> None:
+                act: Act, rates: dict[str, str] | None = None) -> None:
         """A draft prepared by the journal administrator; it binds nobody until the
         director adopts it by order (`adopt_draft`)."""
         self._prepared(**self.settle(preset, windows, weights, rounding, marks_enabled),
-                       act=act)
+                       act=act, rates=settle_rates(rates))
 
     def adopt_draft(self, order: OrderRef, act: Act) -> None:
         if self.draft is None:
@@ -261,14 +278,20 @@ class JournalPolicy(Aggregate):
 
     @event("DraftPrepared")
     def _prepared(self, preset: str | None, windows: dict[str, Any], weights: dict[str, int],
-                  rounding: str, marks_enabled: bool, act: Act) -> None:
+                  rounding: str, marks_enabled: bool, act: Act,
+                  rates: dict[str, str] | None = None) -> None:
+        # `rates`: absent from drafts stored before the setting existed.
         self.draft = {"preset": preset, "windows": windows, "weights": weights,
-                      "rounding": rounding, "marks_enabled": marks_enabled}
+                      "rounding": rounding, "marks_enabled": marks_enabled,
+                      "rates": settle_rates(rates)}
 
     @event("Adopted")
     def _adopted(self, preset: str | None, windows: dict[str, Any], weights: dict[str, int],
-                 rounding: str, marks_enabled: bool, order: OrderRef, act: Act) -> None:
+                 rounding: str, marks_enabled: bool, order: OrderRef, act: Act,
+                 rates: dict[str, str] | None = None) -> None:
+        # `rates`: absent from policies adopted before the setting existed (defaults).
         self.preset = preset
+        self.rates = settle_rates(rates)
         self.windows = {k: Window.parse(v) for k, v in with_practical(windows).items()}
         self.weights = {WorkKind(k): v for k, v in weights.items()}
         self.rounding = Rounding(rounding)

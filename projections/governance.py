@@ -8,7 +8,7 @@ from uuid import UUID
 from domain.corrections import CorrectionApplication
 from domain.groups import Group
 from domain.period_marks import DEBT, PeriodMarkSheet
-from domain.policy import PRESETS, JournalPolicy
+from domain.policy import DEFAULT_RATES, PRESETS, JournalPolicy
 from domain.values import MarkValue
 from projections.models import (
     CorrectionView,
@@ -33,6 +33,7 @@ def policy_view(policy: JournalPolicy, adopted: bool) -> PolicyView:
                 for y, p, g in sorted(policy.closed, key=str)],
         presets={name: preset["title"] for name, preset in PRESETS.items()},
         draft=getattr(policy, "draft", None),
+        rates=dict(getattr(policy, "rates", DEFAULT_RATES)),
     )
 
 

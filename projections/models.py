@@ -187,6 +187,7 @@ class PolicyView(BaseModel):
     closed: list[dict[str, str | int | None]]
     presets: dict[str, str]
     draft: dict[str, Any] | None = None  # prepared by the administrator, not yet adopted
+    rates: dict[str, str] = {}  # зачтено / н/а / освобождён in % успеваемости (issue 9)
 
 
 class PeriodMarkRow(BaseModel):

@@ -8,6 +8,7 @@ dates as ISO text (they sort as they should), flags as 0/1."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,12 +37,24 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "rm_sheets": (("sheet_id", "group_id", "discipline_id", "period_key"), ("sheet_id",)),
     "rm_period_marks": (("sheet_id", "student_id", "value", "suggested", "late"),
                         ("sheet_id", "student_id")),
+    # Issue 9, section 3: what the control reports, the forecast and the snapshot need.
+    "rm_policy": (("id", "weights", "rounding", "rates"), ("id",)),  # JSON texts
+    "rm_assignments": (("assignment_id", "teacher_id", "group_id", "subgroup_id",
+                        "discipline_id", "starts", "ends"), ("assignment_id",)),
+    "rm_subgroup_members": (("subgroup_id", "student_id", "starts", "group_id", "ends"),
+                            ("subgroup_id", "student_id", "starts")),
+    "rm_corrections": (("application_id", "app_number", "dated", "author_id", "target",
+                        "record_id", "student_id", "status", "filed_on", "decided_on"),
+                       ("application_id",)),
+    # Who wrote to the journal on which day, in which capacity (reads are not events).
+    "rm_activity": (("person_id", "day", "capacity"), ("person_id", "day", "capacity")),
 }
 INDEXES: dict[str, tuple[str, ...]] = {
     "rm_lessons": ("group_id", "day"),
     "rm_marks": ("lesson_id",),
     "rm_attendance": ("student_id",),
     "rm_roster": ("student_id",),
+    "rm_activity": ("day",),
 }
 
 
@@ -80,7 +93,18 @@ def changes_for(event: Any) -> list[Change]:
     """The read-model changes one domain event makes (none for events no read model
     needs)."""
     handler = _HANDLERS.get(type(event).__qualname__)
-    return handler(event) if handler else []
+    changes = handler(event) if handler else []
+    act = getattr(event, "act", None)
+    if act is not None and getattr(act, "actor_id", None) is not None:
+        capacity = getattr(act.capacity, "value", act.capacity)
+        changes.append(Upsert("rm_activity", {"person_id": text(act.actor_id),
+                                               "day": day(act.local_date),
+                                               "capacity": text(capacity)}))
+    return changes
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
 def _institution_registered(e: Any) -> list[Change]:
@@ -215,6 +239,57 @@ def _period_mark_changed(e: Any) -> list[Change]:
                                        "student_id": text(e.student_id)}, {"value": e.value})]
 
 
+def _policy_adopted(e: Any) -> list[Change]:
+    from domain.policy import DEFAULT_RATES
+
+    return [Upsert("rm_policy", {"id": 1, "weights": _json(e.weights),
+                                 "rounding": text(getattr(e.rounding, "value", e.rounding)),
+                                 "rates": _json(getattr(e, "rates", None) or DEFAULT_RATES)})]
+
+
+def _assignment_made(e: Any) -> list[Change]:
+    return [Upsert("rm_assignments", {
+        "assignment_id": text(e.originator_id), "teacher_id": text(e.teacher_id),
+        "group_id": text(e.group_id), "subgroup_id": text(e.subgroup_id),
+        "discipline_id": text(e.discipline_id), "starts": day(e.starts), "ends": None})]
+
+
+def _assignment_ended(e: Any) -> list[Change]:
+    return [Update("rm_assignments", {"assignment_id": text(e.originator_id)},
+                   {"ends": day(e.effective)})]
+
+
+def _placed_in_subgroup(e: Any) -> list[Change]:
+    return [Upsert("rm_subgroup_members", {
+        "subgroup_id": text(e.subgroup_id), "student_id": text(e.student_id),
+        "starts": day(e.effective), "group_id": text(e.originator_id), "ends": None})]
+
+
+def _removed_from_subgroup(e: Any) -> list[Change]:
+    return [Update("rm_subgroup_members", {"subgroup_id": text(e.subgroup_id),
+                                           "student_id": text(e.student_id)},
+                   {"ends": day(e.effective)}, where_null="ends")]
+
+
+def _correction_filed(e: Any) -> list[Change]:
+    return [Upsert("rm_corrections", {
+        "application_id": text(e.originator_id), "app_number": e.number, "dated": day(e.dated),
+        "author_id": text(e.author_id), "target": text(getattr(e.target, "value", e.target)),
+        "record_id": text(e.record_id), "student_id": text(e.student_id),
+        "status": "filed", "filed_on": day(e.act.local_date), "decided_on": None})]
+
+
+def _correction_decided(e: Any) -> list[Change]:
+    return [Update("rm_corrections", {"application_id": text(e.originator_id)},
+                   {"status": "approved" if e.approved else "rejected",
+                    "decided_on": day(e.act.local_date)})]
+
+
+def _correction_withdrawn(e: Any) -> list[Change]:
+    return [Update("rm_corrections", {"application_id": text(e.originator_id)},
+                   {"status": "withdrawn", "decided_on": day(e.act.local_date)})]
+
+
 _HANDLERS = {
     "Institution.Registered": _institution_registered,
     "Institution.AcademicYearOpened": _year_opened,
@@ -236,4 +311,12 @@ _HANDLERS = {
     "PeriodMarkSheet.Opened": _sheet_opened,
     "PeriodMarkSheet.PeriodMarkSet": _period_mark_set,
     "PeriodMarkSheet.PeriodMarkChanged": _period_mark_changed,
+    "JournalPolicy.Adopted": _policy_adopted,
+    "TeachingAssignment.Made": _assignment_made,
+    "TeachingAssignment.Ended": _assignment_ended,
+    "Group.PlacedInSubgroup": _placed_in_subgroup,
+    "Group.RemovedFromSubgroup": _removed_from_subgroup,
+    "CorrectionApplication.Filed": _correction_filed,
+    "CorrectionApplication.Decided": _correction_decided,
+    "CorrectionApplication.Withdrawn": _correction_withdrawn,
 }

@@ -42,7 +42,7 @@ def adopt_policy(body: PolicyIn, session: Session) -> None:
         actor, body.preset,
         {k: w.model_dump() for k, w in body.windows.items()} if body.windows else None,
         {k.value: v for k, v in body.weights.items()} if body.weights else None,
-        body.rounding, body.marks_enabled, body.order.ref())
+        body.rounding, body.marks_enabled, body.order.ref(), body.rates)
 
 
 @router.put("/policy/draft", status_code=204)
@@ -54,7 +54,7 @@ def prepare_policy(body: PolicyDraftIn, session: Session) -> None:
         actor, body.preset,
         {k: w.model_dump() for k, w in body.windows.items()} if body.windows else None,
         {k.value: v for k, v in body.weights.items()} if body.weights else None,
-        body.rounding, body.marks_enabled)
+        body.rounding, body.marks_enabled, body.rates)
 
 
 @router.post("/policy/draft/adoption", status_code=204)

@@ -43,9 +43,11 @@ class Dialect:
             columns, key = TABLES[change.table]
             values = [change.row.get(c) for c in columns]
             rest = [c for c in columns if c not in key]
+            update = (f"DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in rest)}"
+                      if rest else "DO NOTHING")  # a key-only table: a set of facts
             return (f"INSERT INTO {table} ({', '.join(columns)}) VALUES"
                     f" ({', '.join([m] * len(columns))}) ON CONFLICT ({', '.join(key)})"
-                    f" DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in rest)}", values)
+                    f" {update}", values)
         if isinstance(change, Update):
             where = " AND ".join(f"{c} = {m}" for c in change.key)
             if change.where_null:

@@ -288,6 +288,42 @@ CASES = [
          lambda a, n: "/lessons/{}/marks/{}/history".format(
              *once("h1", n, lambda: marked(a, n, 1))), lambda a, n: None, READERS,
          family_denied=404),
+    # Issue 9's other documents (last: they conduct no lessons, so the lesson days the
+    # cases above draw from the shared counter stay before the shared clock).
+    Case("group results", "GET",
+         lambda a, n: f"/statements/group-results?group_id={a.school.group}&period=1",
+         lambda a, n: None, ADMINISTRATION | {"curator"}),
+    Case("curator's preliminary report", "GET",
+         lambda a, n: f"/statements/curator-preliminary?group_id={a.school.group}&period=1",
+         lambda a, n: None, ADMINISTRATION | {"curator"}),
+    Case("attendance by month (csv)", "GET",
+         lambda a, n: f"/statements/attendance-by-month?group_id={a.school.group}"
+                      "&from=2026-09-01&to=2026-10-31&format=csv", lambda a, n: None,
+         ADMINISTRATION | {"curator"}),
+    Case("institution's debts", "GET", lambda a, n: "/statements/debts", lambda a, n: None,
+         ADMINISTRATION),
+    Case("group's debts", "GET", lambda a, n: f"/statements/debts?group_id={a.school.group}",
+         lambda a, n: None, ADMINISTRATION | {"curator", "teacher", "other_teacher"}),
+    Case("own child's debts", "GET",
+         lambda a, n: f"/statements/debts?student_id={a.school.students[0]}",
+         lambda a, n: None, ADMINISTRATION | {"curator", "guardian", "student"},
+         family_denied=404, staff_denied=404),
+    Case("another child's debts", "GET",
+         lambda a, n: f"/statements/debts?student_id={a.school.students[1]}",
+         lambda a, n: None, ADMINISTRATION | {"curator"}, family_denied=404,
+         staff_denied=404),
+    Case("control report", "GET",
+         lambda a, n: "/statements/control?from=2026-09-01&to=2026-10-31",
+         lambda a, n: None, ADMINISTRATION | {"teacher", "other_teacher"}),  # own load
+    Case("group's forecast", "GET",
+         lambda a, n: f"/statements/forecast?group_id={a.school.group}&period=1",
+         lambda a, n: None, ADMINISTRATION | {"curator", "teacher", "other_teacher"}),
+    Case("own child's forecast", "GET",
+         lambda a, n: f"/statements/forecast?student_id={a.school.students[0]}&period=1",
+         lambda a, n: None, ADMINISTRATION | {"curator", "guardian", "student"},
+         family_denied=404, staff_denied=404),
+    Case("year snapshot", "GET", lambda a, n: "/statements/year-snapshot",
+         lambda a, n: None, ADMINISTRATION),
 ]
 
 

@@ -31,3 +31,41 @@ def test_a_reversed_date_range_is_refused(api: Api) -> None:
                         "director")
     assert response.status_code == 422
     assert response.json()["code"] == "invalid_value"
+
+
+def test_every_new_statement_comes_through_the_api(api: Api) -> None:
+    group = api.school.group
+    paths = {
+        "group-results": f"/statements/group-results?group_id={group}&period=1",
+        "curator-preliminary": f"/statements/curator-preliminary?group_id={group}&period=1",
+        "attendance-by-month": f"/statements/attendance-by-month?group_id={group}"
+                               "&from=2026-09-01&to=2026-10-31",
+        "debts": "/statements/debts",
+        "control": "/statements/control?from=2026-09-01&to=2026-10-31",
+        "forecast": f"/statements/forecast?group_id={group}&period=1",
+        "year-snapshot": "/statements/year-snapshot",
+    }
+    for kind, path in paths.items():
+        response = api.call("GET", path, "director")
+        assert response.status_code == 200, (kind, response.text[:300])
+        assert response.json()["kind"] == kind
+        csv_ = api.call("GET", path + "&format=csv" if "?" in path else path + "?format=csv",
+                        "director")
+        assert csv_.headers["content-type"].startswith("text/csv")
+    assert api.call("GET", "/statements/forecast?period=1", "director").status_code == 422
+    assert api.call("GET", f"/statements/forecast?group_id={group}&period=year",
+                    "director").status_code == 422
+
+
+def test_the_policy_takes_the_rates_setting(api: Api) -> None:
+    body = {"windows": {"lesson": {"rule": "none"}}, "rates": {"exempt": "success"},
+            "order": {"number": "90-од", "date": "2026-10-01"}}
+    assert api.call("PUT", "/policy", "director", body).status_code == 204
+    assert api.call("GET", "/policy", "director").json()["rates"] == {
+        "passed": "success", "not_attested": "failure", "exempt": "success"}
+    bad = api.call("PUT", "/policy/draft", "admin", {"rates": {"exempt": "maybe"}})
+    assert bad.status_code == 422
+    draft = api.call("PUT", "/policy/draft", "admin", {"rates": {"passed": "excluded"}})
+    assert draft.status_code == 204
+    assert api.call("GET", "/policy", "director").json()["draft"]["rates"]["passed"] == \
+        "excluded"
