@@ -29,7 +29,7 @@ log = logging.getLogger("ejournal.projections")
 # The projection's name in the tracking table, with the version of its tables: a new
 # version (new tables or columns) starts from position 0 and replays the log once over
 # the existing tables — every change is idempotent, so they end as a rebuild would.
-NAME = "read_models/2"
+NAME = "read_models/3"
 PAGE = 2000
 TRACKING = "rm_tracking"
 

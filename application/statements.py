@@ -164,6 +164,16 @@ class Statements:
             return act.local_date.isoformat()
         return datetime.strptime(header.generated_at, "%d.%m.%Y %H:%M").date().isoformat()
 
+    def period_marks_of(self, student_id: UUID) -> list[dict[str, str]]:
+        """A student's period and year marks (discipline, period_key, value) — for the
+        diary, whose reader `Reads.diary_sources` has already authorised."""
+        self.models.catch_up()
+        return self.models.query(
+            "SELECT d.name AS discipline, s.period_key, m.value FROM {period_marks} m"
+            " JOIN {sheets} s ON s.sheet_id = m.sheet_id"
+            " JOIN {disciplines} d ON d.discipline_id = s.discipline_id"
+            " WHERE m.student_id = ?", [str(student_id)])
+
     # Успеваемость -----------------------------------------------------------------------
     def progress(self, actor: Actor, group_id: UUID, period: str) -> ProgressStatement:
         key = check_period_key(period)

@@ -8,11 +8,14 @@ from domain.institution import Institution
 from domain.lessons import Lesson
 from domain.people import Student
 from projections.journal import cell
-from projections.models import Diary, DiaryLesson
+from projections.models import Diary, DiaryLesson, DiaryPeriodMark
+
+DEBT = {"2", "1", "н/а", "не зачтено"}
 
 
 def diary(institution: Institution, student: Student, lessons: list[Lesson],
-          first: date, last: date) -> Diary:
+          first: date, last: date, period_marks: list[dict[str, str]] | None = None) -> Diary:
+    """`period_marks`: rows (discipline, period_key, value) of the student's period marks."""
     items = []
     for lesson in lessons:
         own = cell(lesson, student.id)
@@ -24,5 +27,9 @@ def diary(institution: Institution, student: Student, lessons: list[Lesson],
             attendance=own.attendance, late_minutes=own.late_minutes,
             absence_reason=own.absence_reason,
         ))
+    marks = [DiaryPeriodMark(discipline_name=r["discipline"], period=r["period_key"],
+                             value=r["value"], academic_debt=r["value"] in DEBT)
+             for r in sorted(period_marks or [], key=lambda r: (r["discipline"],
+                                                               r["period_key"]))]
     return Diary(student_id=student.id, full_name=student.full_name, first=first, last=last,
-                 lessons=items)
+                 lessons=items, period_marks=marks)

@@ -70,12 +70,22 @@ class DiaryLesson(BaseModel):
     absence_reason: str | None
 
 
+class DiaryPeriodMark(BaseModel):
+    discipline_name: str
+    period: str  # 1, 2, …, year, attestation, exam
+    value: str
+    academic_debt: bool
+
+
 class Diary(BaseModel):
     student_id: UUID
     full_name: str
     first: date
     last: date
     lessons: list[DiaryLesson]
+    # The student's period and year marks so far (004 §13.2: visible to the student and
+    # the guardians), from the read models.
+    period_marks: list[DiaryPeriodMark] = []
 
 
 class HistoryEntry(BaseModel):

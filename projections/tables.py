@@ -39,6 +39,9 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                         ("sheet_id", "student_id")),
     # Issue 9, section 3: what the control reports, the forecast and the snapshot need.
     "rm_policy": (("id", "weights", "rounding", "rates"), ("id",)),  # JSON texts
+    # Closed periods: group_id "" for the whole institution (a key cannot be NULL).
+    "rm_closures": (("year_id", "period_number", "group_id", "closed", "order_number",
+                     "reason", "changed_on"), ("year_id", "period_number", "group_id")),
     "rm_assignments": (("assignment_id", "teacher_id", "group_id", "subgroup_id",
                         "discipline_id", "starts", "ends"), ("assignment_id",)),
     "rm_subgroup_members": (("subgroup_id", "student_id", "starts", "group_id", "ends"),
@@ -290,7 +293,25 @@ def _correction_withdrawn(e: Any) -> list[Change]:
                    {"status": "withdrawn", "decided_on": day(e.act.local_date)})]
 
 
+def _period_closed(e: Any) -> list[Change]:
+    order = getattr(e, "order", None)
+    return [Upsert("rm_closures", {
+        "year_id": text(e.year_id), "period_number": e.period_number,
+        "group_id": text(e.group_id) or "", "closed": 1,
+        "order_number": order.number if order else None,
+        "reason": getattr(e, "reason", None), "changed_on": day(e.act.local_date)})]
+
+
+def _period_reopened(e: Any) -> list[Change]:
+    return [Upsert("rm_closures", {
+        "year_id": text(e.year_id), "period_number": e.period_number,
+        "group_id": text(e.group_id) or "", "closed": 0, "order_number": e.order.number,
+        "reason": e.reason, "changed_on": day(e.act.local_date)})]
+
+
 _HANDLERS = {
+    "JournalPolicy.PeriodClosed": _period_closed,
+    "JournalPolicy.PeriodReopened": _period_reopened,
     "Institution.Registered": _institution_registered,
     "Institution.AcademicYearOpened": _year_opened,
     "Institution.DisciplineAdded": _discipline_added,

@@ -74,7 +74,8 @@ def read_diary(
     first = first or today - timedelta(days=today.weekday())
     last = last or first + timedelta(days=6)
     src = journal.reads.diary_sources(actor, student_id, first, last)
-    return diary(src.institution, src.student, src.lessons, first, last)
+    return diary(src.institution, src.student, src.lessons, first, last,
+                 journal.statements.period_marks_of(student_id))
 
 
 @router.get("/lessons/{lesson_id}/marks/{mark_id}/history", response_model=MarkHistory)

@@ -9,7 +9,7 @@ from typing import Any
 from projections.tables import INDEXES, TABLES, Change, Delete, Update, Upsert
 
 READ_MODEL_TABLES = [*TABLES, "rm_tracking"]
-_NUMERIC = {"number", "planned_hours", "period_number", "substitute", "late", "cancelled",
+_NUMERIC = {"number", "planned_hours", "period_number", "substitute", "late", "cancelled", "closed",
             "minutes", "version", "id"}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from domain.values import MarkValue
 from tests.api.conftest import Api
 
 
@@ -69,3 +70,15 @@ def test_the_policy_takes_the_rates_setting(api: Api) -> None:
     assert draft.status_code == 204
     assert api.call("GET", "/policy", "director").json()["draft"]["rates"]["passed"] == \
         "excluded"
+
+
+def test_the_diary_shows_the_students_own_period_marks_and_debts(api: Api) -> None:
+    s = api.school
+    anna = s.students[0]
+    s.journal.period_marks.set_period_mark(s.teacher, s.group, s.math, "1", anna,
+                                           MarkValue.TWO, None)
+    for role in ("student", "guardian"):
+        diary = api.call("GET", f"/students/{anna}/diary?from=2026-10-12&to=2026-10-18",
+                         role).json()
+        assert diary["period_marks"] == [{"discipline_name": "Математика", "period": "1",
+                                          "value": "2", "academic_debt": True}]

@@ -217,3 +217,18 @@ def test_any_command_sequence_builds_what_a_rebuild_builds(ejournal: Ejournal,
         for table in ("corrections", "period_marks", "policy", "subgroup_members",
                       "activity"):
             assert models.query(f"SELECT * FROM {{{table}}}"), table
+
+
+def test_closing_and_reopening_a_period_are_followed(school: School) -> None:
+    j, models = school.journal, school.journal.read_models
+    j.regulation.close_period(school.deputy, school.year_id, 1, school.group, ORDER,
+                              "Конец четверти перенесён приказом")
+    models.catch_up()
+    rows = models.query("SELECT group_id, closed, reason FROM {closures}")
+    assert [(r["group_id"], int(r["closed"])) for r in rows] == [(str(school.group), 1)]
+    j.regulation.reopen_period(school.director, school.year_id, 1, school.group, ORDER,
+                               "Исправление ошибки")
+    models.catch_up()
+    rows = models.query("SELECT closed, reason FROM {closures}")
+    assert [(int(r["closed"]), r["reason"]) for r in rows] == [(0, "Исправление ошибки")]
+    assert snapshot(models) == rebuilt(models)

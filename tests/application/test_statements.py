@@ -166,6 +166,11 @@ def test_the_pdf_is_pdf_a_with_embedded_fonts_and_reads_back_exactly(
                            check=True).stdout.splitlines()[2:]
     assert fonts and all(line.split()[-5:-2] == ["yes", "yes", "yes"] for line in fonts)
     assert subprocess.run(["qpdf", "--check", str(pdf)], capture_output=True).returncode == 0
+    # Every page renders (as a person would look at it).
+    subprocess.run(["pdftoppm", "-r", "40", "-png", str(pdf), str(tmp_path / "page")],
+                   check=True)
+    pages = sorted(tmp_path.glob("page*.png"))
+    assert pages and all(p.stat().st_size > 2000 for p in pages)
     plain = tmp_path / "plain.pdf"
     subprocess.run(["qpdf", "--stream-data=uncompress", "--object-streams=disable", str(pdf),
                     str(plain)], check=True)
