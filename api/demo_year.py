@@ -21,7 +21,9 @@ from zoneinfo import ZoneInfo
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from api.demo import FEMALE, MALE, PATRONYMIC_F, PATRONYMIC_M, SURNAMES, DemoLoaded
+from api.demo import DemoLoaded
+from api.demo import person_name as name_of
+from api.demo import staff_actor as staff
 from application.actors import Actor
 from application.journal import AttendanceEntry, MarkEntry
 from application.service import Ejournal
@@ -107,16 +109,6 @@ class YearPlan:
             if in_term and day.weekday() < 5 and (day.month, day.day) not in holidays:
                 yield day
             day += timedelta(days=1)
-
-
-def name_of(rng: random.Random) -> str:
-    if rng.random() < 0.5:
-        return f"{rng.choice(SURNAMES)} {rng.choice(MALE)} {rng.choice(PATRONYMIC_M)}"
-    return f"{rng.choice(SURNAMES)}а {rng.choice(FEMALE)} {rng.choice(PATRONYMIC_F)}"
-
-
-def staff(slug: str, person_id: UUID, *roles: Role) -> Actor:
-    return Actor(slug, person_id, "staff", frozenset(roles))
 
 
 @contextmanager
