@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,25 +11,44 @@ from fastapi import FastAPI
 from api import problems
 from api.limits import BodyGuard
 from api.routers import governance, lessons, orders, reads, setup, statements
+from application.journal import Journal
 from application.readmodels import ProjectionRunner
 from application.service import Ejournal
 
 
+class Projections:
+    """The projection runners of a serving process: one per institution, started with
+    the first request for it (an institution nobody uses costs nothing), stopped with
+    the app."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.runners: dict[str, ProjectionRunner] = {}
+        self._lock = threading.Lock()
+
+    def ensure(self, journal: Journal) -> None:
+        if not self.enabled or journal.slug in self.runners:
+            return
+        with self._lock:
+            if journal.slug not in self.runners:
+                runner = ProjectionRunner(journal.read_models)
+                runner.start()
+                self.runners[journal.slug] = runner
+
+    def stop(self) -> None:
+        for runner in self.runners.values():
+            runner.stop()
+
+
 def create_app(ejournal: Ejournal, *, projections: bool = False) -> FastAPI:
-    """`projections=True` (ejournal serve): a projection runner per institution keeps
-    the read models up to date while the app runs (ADR 0010)."""
-    runners: list[ProjectionRunner] = []
+    """`projections=True` (ejournal serve): projection runners keep the read models of
+    the institutions being served up to date while the app runs (ADR 0010)."""
+    runners = Projections(projections)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if projections:
-            for entry in ejournal.institutions():
-                runner = ProjectionRunner(ejournal.journal(entry.slug).read_models)
-                runner.start()
-                runners.append(runner)
         yield
-        for runner in runners:
-            runner.stop()
+        runners.stop()
 
     app = FastAPI(
         title="ejournal",
@@ -38,6 +58,7 @@ def create_app(ejournal: Ejournal, *, projections: bool = False) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.ejournal = ejournal
+    app.state.projections = runners
     problems.install(app)
     # Bodies: authenticated before they are read, and capped (api/limits.py).
     app.add_middleware(BodyGuard)
@@ -49,9 +70,10 @@ def create_app(ejournal: Ejournal, *, projections: bool = False) -> FastAPI:
     def health() -> dict[str, object]:
         """Liveness and the projection runners: how many run, how many stopped on an
         event they could not apply (details: `ejournal projections status`)."""
-        stopped = sum(1 for r in runners if r.models.error is not None)
+        active = list(runners.runners.values())
+        stopped = sum(1 for r in active if r.models.error is not None)
         return {"status": "degraded" if stopped else "ok",
-                "projections": {"running": sum(1 for r in runners if r.is_alive()),
+                "projections": {"running": sum(1 for r in active if r.is_alive()),
                                 "stopped": stopped}}
 
     return app

@@ -29,8 +29,13 @@ def get_session(
     # A request with a body was authenticated before its body was read (api/limits.py).
     known = request.scope.get("state", {}).get(SESSION_KEY)
     if known is not None and known[0] == credentials.credentials:
-        return known[1]  # type: ignore[no-any-return]
-    return ejournal.authenticate(credentials.credentials)
+        session: tuple[Actor, Journal] = known[1]
+    else:
+        session = ejournal.authenticate(credentials.credentials)
+    projections = getattr(request.app.state, "projections", None)
+    if projections is not None:
+        projections.ensure(session[1])  # keeps this institution's read models current
+    return session
 
 
 Session = Annotated[tuple[Actor, Journal], Depends(get_session)]

@@ -151,3 +151,26 @@ def test_a_tampered_institution_answers_423_and_serves_nothing(api: Api) -> None
         assert response.status_code == 423
         assert response.headers["content-type"] == "application/problem+json"
         assert response.json()["code"] == "integrity_alarm"
+
+
+def test_serving_keeps_the_read_models_of_the_institutions_in_use_current(api: Api) -> None:
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    with TestClient(create_app(api.ejournal, projections=True)) as client:
+        assert client.get("/health").json()["projections"] == {"running": 0, "stopped": 0}
+        headers = api.headers("teacher")
+        lesson = api.school.lesson()
+        response = client.post(f"/api/v1/lessons/{lesson}/marks", headers=headers,
+                               json={"student_id": str(api.school.students[0]), "value": "5"})
+        assert response.status_code == 201
+        assert client.get("/health").json() == {
+            "status": "ok", "projections": {"running": 1, "stopped": 0}}
+        models = api.school.journal.read_models
+        deadline = time.monotonic() + 5
+        while not models.query("SELECT 1 FROM {marks}") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert models.query("SELECT value FROM {marks}") == [{"value": "5"}]
