@@ -13,8 +13,9 @@ from uuid import UUID
 import ledger
 from application.config import Settings, get_settings
 from application.integrity import IntegrityAlarm
-from application.service import Ejournal, ensure_key
+from application.service import CheckpointRefused, Ejournal, NotExtended, ensure_key
 from application.storage.layout import PostgresBackend, ensure_database
+from application.storage.tree import TreeIncomplete
 from domain.errors import DomainError
 
 
@@ -163,6 +164,19 @@ def cmd_ledger_verify(args: argparse.Namespace, settings: Settings) -> int:
     except ledger.LedgerError as error:
         print(f"Ключи не приняты: {error}", file=sys.stderr)
         return 2
+    against = None
+    if args.against:
+        try:
+            note = Path(args.against).read_text(encoding="utf-8")
+            origin = ledger.Checkpoint.parse(ledger.parse_note(note).text).origin
+            verifiers = ([ledger.parse_vkey(k) for k in args.verifier_key]
+                         if args.verifier_key else keyring.note_verifiers(origin))
+        except (OSError, UnicodeDecodeError, ledger.NoteError) as error:
+            print(f"Контрольная точка не принята: {error}", file=sys.stderr)
+            return 2
+        against = (note, verifiers)
+        if not args.institution:  # the log's name ends in the institution's code
+            args.institution = origin.rsplit("/", 1)[-1]
     # Verification needs no private key: an auditor passes --keys with public keys only.
     ejournal = Ejournal(settings, require_signer=False)
     failed = False
@@ -187,9 +201,49 @@ def cmd_ledger_verify(args: argparse.Namespace, settings: Settings) -> int:
                 f = report.failure
                 assert f is not None
                 print(f"{slug}: FAILED at position {f.position}: {f.kind.value}: {f.detail}")
+        if against is not None:
+            failed = not _verify_against(ejournal, slugs[0], *against) or failed
     finally:
         ejournal.close()
     return 1 if failed else 0
+
+
+def _verify_against(ejournal: Ejournal, slug: str, note: str,
+                    verifiers: list[ledger.NoteVerifier]) -> bool:
+    """The current log extends the auditor's checkpoint (consistency proof, ADR 0011)."""
+    try:
+        checkpoint = ejournal.verify_against(slug, note, verifiers)
+    except ledger.NoteError as error:
+        print(f"{slug}: checkpoint REJECTED: {error}")
+        return False
+    except NotExtended as error:
+        print(f"FAILED: {error}")
+        return False
+    print(f"{slug}: OK the log extends the checkpoint {checkpoint.origin} of size "
+          f"{checkpoint.size}")
+    return True
+
+
+def cmd_ledger_checkpoint(args: argparse.Namespace, settings: Settings) -> int:
+    ejournal = _open(settings)
+    try:
+        note = ejournal.checkpoint(args.institution, args.origin)
+    except (CheckpointRefused, TreeIncomplete, IntegrityAlarm) as error:
+        print(f"Контрольная точка не подписана: {error}", file=sys.stderr)
+        return 1
+    finally:
+        ejournal.close()
+    sys.stdout.write(note)  # the signed note exactly
+    return 0
+
+
+def cmd_ledger_verifier_key(args: argparse.Namespace, settings: Settings) -> int:
+    ejournal = _open(settings)
+    try:
+        print(ejournal.verifier_key(args.institution, args.origin))
+    finally:
+        ejournal.close()
+    return 0
 
 
 def cmd_ledger_export(args: argparse.Namespace, settings: Settings) -> int:
@@ -283,7 +337,23 @@ def parser() -> argparse.ArgumentParser:
     verify = led.add_parser("verify", help="проверить цепочки всех (или одной) организаций")
     verify.add_argument("--institution")
     verify.add_argument("--keys", help="каталог открытых ключей (по умолчанию ключи сервиса)")
+    verify.add_argument("--against", metavar="CHECKPOINT_FILE",
+                        help="подписанная контрольная точка, сохранённая аудитором: "
+                             "доказать, что текущий журнал её продолжает")
+    verify.add_argument("--verifier-key", action="append", metavar="KEY",
+                        help="ключ проверки контрольной точки (ejournal ledger verifier-key); "
+                             "по умолчанию ключи из --keys под именем журнала")
     verify.set_defaults(func=cmd_ledger_verify)
+    checkpoint = led.add_parser("checkpoint", help="подписать (если дерево выросло) и "
+                                                   "напечатать последнюю контрольную точку")
+    checkpoint.add_argument("--institution", required=True)
+    checkpoint.add_argument("--origin", help="имя журнала (по умолчанию "
+                                             "EJOURNAL_LOG_ORIGIN_PREFIX/код организации)")
+    checkpoint.set_defaults(func=cmd_ledger_checkpoint)
+    vkey = led.add_parser("verifier-key", help="напечатать ключ проверки контрольных точек")
+    vkey.add_argument("--institution", required=True)
+    vkey.add_argument("--origin", help="имя журнала, как у checkpoint")
+    vkey.set_defaults(func=cmd_ledger_verifier_key)
     export = led.add_parser("export", help="выгрузить цепочку для независимой проверки")
     export.add_argument("--institution", required=True)
     export.add_argument("--output", required=True)

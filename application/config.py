@@ -18,6 +18,10 @@ class Settings(BaseSettings):
     # (schema changes and grants); unset: the same as database_url.
     owner_database_url: str | None = None
     key_dir: Path = Path("var/keys")
+    # The name of each institution's log in its checkpoints (ADR 0011): the origin is
+    # `<prefix>/<slug>`, and the checkpoint key is named after it. A deployment sets its
+    # own host here (EJOURNAL_LOG_ORIGIN_PREFIX); `--origin` overrides per command.
+    log_origin_prefix: str = "ejournal.example"
 
     @property
     def owner_url(self) -> str:

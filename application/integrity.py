@@ -20,7 +20,7 @@ whose entry hash is still the one stored at that position is where a new guard s
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from threading import Lock
 from typing import Protocol
 from uuid import UUID
@@ -71,27 +71,59 @@ class ChainGuard:
         self.failure: ledger.Failure | None = None
         self.checked = 0  # entries whose signature this guard verified
         self._marked = 0
+        # Receives the changes `advance` verified (the aggregate cache evicts by them).
+        self.listener: Callable[[list[tuple[int, UUID, int]]], None] | None = None
 
     # Following the log ------------------------------------------------------------------
     def follow(self) -> list[tuple[int, UUID, int]]:
         """Verifies everything stored since the last call; returns (notification id,
-        aggregate id, version) of the new events, for the aggregate cache."""
+        aggregate id, version) of the new events, for the aggregate cache.
+
+        The guard's lock is held only for CPU work, never across a database read or
+        write: a writer holding a connection may need it (`advance`), and a lock held
+        while waiting for a connection would deadlock with it."""
         with self._lock:
             self._check()
             if self.head is None:
-                self._open()
-            changes: list[tuple[int, UUID, int]] = []
-            while True:
-                last, rows = self._source().follow_rows(self.notification_id, PAGE)
-                if rows:
-                    self._verify(rows)
+                self._open()  # once per process, before anyone appends through it
+        changes: list[tuple[int, UUID, int]] = []
+        while True:
+            after = self.notification_id
+            last, rows = self._source().follow_rows(after, PAGE)
+            with self._lock:
+                self._check()
+                # Another thread may have verified some of them meanwhile.
+                fresh = [r for r in rows if r.notification_id > self.notification_id]
+                if fresh:
+                    self._verify(fresh)
                     changes.extend((r.notification_id, _uuid(r.originator_id),
-                                    int(r.originator_version)) for r in rows)
+                                    int(r.originator_version)) for r in fresh)
                 if len(rows) < PAGE:
-                    self._check_ends_at(last)
+                    if self.notification_id == (rows[-1].notification_id if rows else after):
+                        self._check_ends_at(last)
                     break
-            self._mark()
-            return changes
+        self._mark()
+        return changes
+
+    def advance(self, last: int, rows: Sequence[FollowRow]) -> None:
+        """Verifies what other processes appended since the guard's head, as a writer read
+        it under the institution's write lock (`rows`: the events after the guard's
+        notification id with their entries; `last`: the ledger's last position), so that
+        the writer may chain onto it at once instead of running its command again. No
+        I/O here: the writer holds a database connection. Their changes go to the
+        listener (the aggregate cache)."""
+        with self._lock:
+            self._check()
+            if self.head is None:
+                raise ChainMoved  # not opened yet: follow first
+            rows = [r for r in rows if r.notification_id > self.notification_id]
+            if rows:
+                self._verify(rows)
+            self._check_ends_at(last)
+            changes = [(r.notification_id, _uuid(r.originator_id), int(r.originator_version))
+                       for r in rows]
+        if changes and self.listener is not None:
+            self.listener(changes)
 
     def _verify(self, rows: Sequence[FollowRow]) -> None:
         assert self.head is not None
@@ -136,7 +168,7 @@ class ChainGuard:
             if (self.failure is None and self.head is not None
                     and self.head.position == first_position - 1):
                 self.head, self.notification_id = head, notification_id
-                self._mark()
+        self._mark()
 
     def require_head(self, position: int, entry_hash: bytes) -> None:
         """Raises ChainMoved unless (position, entry_hash) is the verified head: a writer
@@ -177,13 +209,17 @@ class ChainGuard:
         self._marked = self.head.position
 
     def _mark(self) -> None:
-        assert self.head is not None
-        if self.signer is None or self.head.position - self._marked < MARK_EVERY:
-            return
-        position, entry_hash = self.head.position, self.head.entry_hash
-        signature = self.signer.sign_verified(self.chain_id, position, entry_hash)
-        self._source().add_verified_mark(position, entry_hash, self.signer.key_id, signature)
-        self._marked = position
+        """Stores a verified-through mark if the head moved MARK_EVERY entries past the
+        last one — outside the guard's lock (it writes to the database)."""
+        with self._lock:
+            head = self.head
+            if (self.signer is None or head is None or self.failure is not None
+                    or head.position - self._marked < MARK_EVERY):
+                return
+            self._marked = head.position
+        signature = self.signer.sign_verified(self.chain_id, head.position, head.entry_hash)
+        self._source().add_verified_mark(head.position, head.entry_hash, self.signer.key_id,
+                                         signature)
 
     # The alarm --------------------------------------------------------------------------
     def _check(self) -> None:

@@ -95,7 +95,7 @@ class ReadModels:
         """(notification id, ledger position, entry hash hex) the read models reflect."""
         position = self.position()
         rows = self.query("SELECT position, entry_hash FROM {ledger} WHERE notification_id"
-                          " <= ? ORDER BY position DESC LIMIT 1", [position])
+                          " <= ? ORDER BY notification_id DESC LIMIT 1", [position])
         if not rows:
             return position, 0, ""
         return position, int(rows[0]["position"]), bytes(rows[0]["entry_hash"]).hex()

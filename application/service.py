@@ -17,9 +17,10 @@ from application.actors import Actor
 from application.config import Settings
 from application.integrity import ChainGuard
 from application.journal import Clock, Journal, utc_now
+from application.storage import tree
 from application.storage.chain import ChainWriter
 from application.storage.directory import AlreadyRegistered, InstitutionEntry, TokenEntry
-from application.storage.layout import Backend, NotOwner, open_backend
+from application.storage.layout import Backend, ChainReader, NotOwner, open_backend
 from application.store import InstitutionStore
 from domain.errors import DuplicateEntry, InvalidValue, NotFound
 from domain.institution import Institution, check_slug, check_timezone
@@ -30,6 +31,15 @@ MAX_CACHED_ROUTES = 100_000
 
 class Unauthenticated(Exception):
     pass
+
+
+class CheckpointRefused(Exception):
+    """The service will not sign a checkpoint of this log (ADR 0011): the tree is not
+    the chain's, or it does not extend the last checkpoint the service signed."""
+
+
+class NotExtended(Exception):
+    """The current log does not extend an auditor's checkpoint: truncated or rewritten."""
 
 
 def token_hash(token: str) -> str:
@@ -161,6 +171,9 @@ class Ejournal:
             return report
         stray = reader.first_unledgered()
         if stray is None:
+            tree_failure = self.tree_matches_ledger(slug, chain_id)
+            if tree_failure is not None:
+                return replace(report, ok=False, failure=tree_failure)
             return report
         notification_id, originator_id, version, before = stray
         return replace(report, ok=False, failure=ledger.Failure(
@@ -168,6 +181,117 @@ class Ejournal:
             detail=f"event {originator_id} v{version} (row {notification_id}) "
                    "is not in the ledger",
         ))
+
+    # The Merkle tree and checkpoints (ADR 0011) ----------------------------------------
+    def log_origin(self, slug: str, origin: str | None = None) -> str:
+        """The institution's log name: `origin`, else `<EJOURNAL_LOG_ORIGIN_PREFIX>/<slug>`."""
+        return origin or f"{self.settings.log_origin_prefix.rstrip('/')}/{slug}"
+
+    def verifier_key(self, slug: str, origin: str | None = None) -> str:
+        """The verifier key (C2SP vkey) of the institution's checkpoints, signed with the
+        active key under the log's name: what auditors keep to check them."""
+        if self.signer is None:
+            raise RuntimeError("this deployment was opened without a signing key")
+        return self.signer.note_signer(self.log_origin(slug, origin)).verifier().vkey()
+
+    def _tree(self, slug: str) -> tuple[ChainReader, int, bytes]:
+        """The reader, size and root of the stored tree: O(log n) reads."""
+        reader = self.backend.chain_reader(slug)
+        size, leaves = reader.tree_size()
+        if leaves != size:
+            raise tree.TreeIncomplete(f"{slug}: merkle_nodes holds {leaves} leaves, the "
+                                      f"ledger {size} entries")
+        root = tree.from_store(lambda st: ledger.root_hash_from(size, st), reader.subtrees)
+        return reader, size, root
+
+    @staticmethod
+    def _extends(reader: ChainReader, old_size: int, old_root: bytes, size: int,
+                 root: bytes) -> bool:
+        """True iff the stored tree of `size` leaves (root `root`) extends the tree of
+        `old_size` leaves with root `old_root`: a consistency proof from O(log n) stored
+        subtrees, checked by the ledger's verifier."""
+        if old_size == 0:
+            return True  # everything extends the empty tree
+        if old_size > size:
+            return False
+        proof = tree.from_store(
+            lambda st: ledger.consistency_proof_from(old_size, size, st), reader.subtrees)
+        return ledger.verify_consistency(old_size, size, old_root, root, proof)
+
+    def checkpoint(self, slug: str, origin: str | None = None) -> str:
+        """The latest checkpoint of the institution's log, as a signed note: a new one if
+        the tree grew since the last one the service signed (or the origin differs),
+        after checking that it extends that one (CheckpointRefused otherwise); stored
+        before it is returned. Builds the tree first for a chain older than it."""
+        store = self.journal(slug).store
+        store.recorder.ensure_tree()  # type: ignore[attr-defined]
+        assert self.signer is not None
+        reader, size, root = self._tree(slug)
+        # Sign only what the chain guard verified (ADR 0009): IntegrityAlarm otherwise.
+        guard = store.chain.guard
+        if guard is not None:
+            if guard.source is None:
+                guard.source = store.recorder  # type: ignore[assignment]
+            guard.follow()
+            if guard.head is None or guard.head.position < size:
+                raise CheckpointRefused(f"{slug}: the tree runs past the verified chain")
+        origin = self.log_origin(slug, origin)
+        last = reader.latest_checkpoint()
+        if last is not None:
+            last_size, last_origin, last_root, last_note = last
+            if not self._extends(reader, last_size, last_root, size, root):
+                raise CheckpointRefused(
+                    f"{slug}: the log (size {size}) does not extend the last signed "
+                    f"checkpoint (size {last_size}): refusing to sign")
+            if last_size == size and last_origin == origin:
+                return last_note
+        note = ledger.sign_checkpoint(ledger.Checkpoint(origin, size, root),
+                                      [self.signer.note_signer(origin)])
+        store.recorder.add_checkpoint(size, origin, root, note)  # type: ignore[attr-defined]
+        return note
+
+    def verify_against(self, slug: str, note: str | bytes,
+                       verifiers: list[ledger.NoteVerifier]) -> ledger.Checkpoint:
+        """The auditor's checkpoint, if a verifier named as its origin signs it and the
+        current log extends it (consistency proof from the stored tree). Raises
+        ledger.NoteError for a checkpoint that does not verify, NotExtended if the log
+        was truncated or rewritten since."""
+        checkpoint = ledger.open_checkpoint(note, verifiers)
+        try:
+            reader, size, root = self._tree(slug)
+        except tree.TreeIncomplete as error:
+            raise NotExtended(str(error)) from None
+        if size < checkpoint.size:
+            raise NotExtended(f"{slug}: the log has {size} entries, fewer than the "
+                              f"{checkpoint.size} of the checkpoint: it was truncated")
+        if not self._extends(reader, checkpoint.size, checkpoint.root, size, root):
+            raise NotExtended(f"{slug}: the log of {size} entries does not extend the "
+                              f"checkpoint of size {checkpoint.size}: history was rewritten")
+        return checkpoint
+
+    def tree_matches_ledger(self, slug: str, chain_id: str) -> ledger.Failure | None:
+        """Recomputes the root from every ledger row (streaming, flat memory) and compares
+        it with the root of the stored tree: None if they agree, or the tree is not built
+        yet; a Failure otherwise."""
+        reader = self.backend.chain_reader(slug)
+        size, leaves = reader.tree_size()
+        if leaves == 0 and size > 0:
+            return None  # a chain older than merkle_nodes, not appended to since
+        frontier = ledger.MerkleFrontier()
+        for e in reader.entries():  # type: ignore[attr-defined]
+            frontier = frontier.append(ledger.chain_leaf_hash(
+                chain_id, e.position, e.prev_hash, e.event_digest))
+        try:
+            stored = tree.from_store(lambda st: ledger.root_hash_from(leaves, st),
+                                     reader.subtrees)
+        except tree.TreeIncomplete as error:
+            return ledger.Failure(size, ledger.FailureKind.MISSING, f"merkle_nodes: {error}")
+        if leaves != frontier.size or stored != frontier.root():
+            return ledger.Failure(min(leaves, frontier.size) + 1, ledger.FailureKind.CHANGED,
+                                  f"the stored Merkle tree ({leaves} leaves, root "
+                                  f"{stored.hex()}) is not the chain's ({frontier.size} "
+                                  f"entries, root {frontier.root().hex()})")
+        return None
 
     def export_chain(self, slug: str, output: Path) -> int:
         """Writes the institution's chain as JSON lines (`python -m ledger verify` reads

@@ -101,6 +101,7 @@ class InstitutionStore(Application[UUID]):
             return
         if guard.source is None:
             guard.source = self.recorder  # type: ignore[assignment]
+            guard.listener = self.repository.apply
         self.repository.apply(guard.follow())
 
     def _changes_since(self, after: int, limit: int) -> list[tuple[int, UUID, int]]:

@@ -56,6 +56,7 @@ from ledger.errors import (
     KeyNotFound,
     UnsafeKeyPermissions,
 )
+from ledger.note import NoteSigner, NoteVerifier
 
 ACTIVE = "ACTIVE"  # file naming the signing key
 INDEX = "KEYS"  # file listing the trusted keys
@@ -257,6 +258,12 @@ class Signer:
         """The signature of a verified-through mark (`verified_message`)."""
         return self._key.sign(verified_message(chain_id, position, entry_hash))
 
+    def note_signer(self, name: str) -> NoteSigner:
+        """A signer of C2SP notes (checkpoints) with this key under the key name `name`
+        (ADR 0011: a note text has no control character, an entry signature's message
+        has a NUL, so the two never collide). NoteFormatError for an invalid name."""
+        return NoteSigner(name, self._key)
+
     @classmethod
     def from_directory(cls, directory: Path) -> Signer:
         """The signer of the key that `directory/ACTIVE` names.
@@ -369,6 +376,11 @@ class KeyRing:
     def __iter__(self) -> Iterator[str]:
         """The key ids, sorted."""
         return iter(sorted(self._keys))
+
+    def note_verifiers(self, name: str) -> list[NoteVerifier]:
+        """Every key of the ring as a verifier of notes signed under the key name
+        `name` (a log's checkpoints, signed by whichever key was active)."""
+        return [NoteVerifier.ed25519(name, _raw_public(self._keys[kid])) for kid in self]
 
     def verify_verified(self, key_id: str, chain_id: str, position: int, entry_hash: bytes,
                         signature: bytes) -> bool:

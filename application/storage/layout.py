@@ -34,6 +34,9 @@ class ChainReader(Protocol):
     def entries(self) -> object: ...
     def first_unledgered(self) -> tuple[int, str, int, int] | None: ...
     def locate(self, digest: bytes) -> int | None: ...
+    def tree_size(self) -> tuple[int, int]: ...
+    def subtrees(self, keys: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]: ...
+    def latest_checkpoint(self) -> tuple[int, str, bytes, str] | None: ...
 
 
 class Backend(ABC):
@@ -183,8 +186,10 @@ class PostgresBackend(Backend):
             conn.execute(SQL("GRANT SELECT ON {s}.{e} TO {r}").format(s=s, e=e, r=r))
             conn.execute(SQL("GRANT INSERT (originator_id, originator_version, topic, state)"
                              " ON {s}.{e} TO {r}").format(s=s, e=e, r=r))
-            conn.execute(SQL("GRANT SELECT, INSERT ON {s}.ledger, {s}.ledger_verified"
-                             " TO {r}").format(s=s, r=r))
+            # The Merkle tree and the checkpoints are insert-only too (ADR 0011).
+            conn.execute(SQL("GRANT SELECT, INSERT ON {s}.ledger, {s}.ledger_verified,"
+                             " {s}.merkle_nodes, {s}.ledger_checkpoints TO {r}"
+                             ).format(s=s, r=r))
             # Read models are derived, rebuilt from the log: the projection keeps them.
             conn.execute(SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON {tables} TO {r}").format(
                 tables=SQL(", ").join(SQL("{s}.{t}").format(s=s, t=Identifier(t))
@@ -225,6 +230,8 @@ class PostgresBackend(Backend):
                     for statement in Dialect(schema).create():  # the read models (ADR 0010)
                         conn.execute(statement)
                     self._grant_institution(conn, schema, self.directory.runtime_roles())
+                    # A chain older than merkle_nodes gets its tree here, once (ADR 0011).
+                    recorder.ensure_tree()
                 finally:
                     conn.execute("SELECT pg_advisory_unlock(7305002)")
         return recorder

@@ -18,8 +18,12 @@ from psycopg.errors import UniqueViolation
 from psycopg.sql import SQL, Composable, Identifier, Literal
 
 import ledger
+from application.storage import tree
 from application.storage.chain import ChainWriter, FollowRow, stored_entry
-from application.unit_of_work import ReadChanged, current
+from application.unit_of_work import ReadChanged, Retry, current
+
+# At most this many entries of other processes are verified inline by a writer (ADR 0009).
+GAP = 2000
 
 
 def ledger_ddl(schema: str, events: str) -> list[SQL | Any]:
@@ -49,12 +53,23 @@ def ledger_ddl(schema: str, events: str) -> list[SQL | Any]:
         SQL("CREATE TABLE IF NOT EXISTS {s}.ledger_verified (position bigint PRIMARY KEY,"
             " entry_hash bytea NOT NULL, key_id text NOT NULL, signature bytea NOT NULL)"
             ).format(s=s),
+        # The Merkle tree over the chain: every complete subtree, written with the ledger
+        # rows that complete it (ADR 0011); and every checkpoint the service signed.
+        SQL("CREATE TABLE IF NOT EXISTS {s}.merkle_nodes (level smallint NOT NULL"
+            " CHECK (level BETWEEN 0 AND 63), idx bigint NOT NULL CHECK (idx >= 0),"
+            " hash bytea NOT NULL CHECK (length(hash) = 32), PRIMARY KEY (level, idx))"
+            ).format(s=s),
+        SQL("CREATE TABLE IF NOT EXISTS {s}.ledger_checkpoints (size bigint NOT NULL,"
+            " origin text NOT NULL, root bytea NOT NULL, note text NOT NULL,"
+            " signed_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (size, origin))"
+            ).format(s=s),
         *[
             SQL(
                 "CREATE OR REPLACE TRIGGER {name} BEFORE UPDATE OR DELETE OR TRUNCATE ON {s}.{t} "
                 "FOR EACH STATEMENT EXECUTE FUNCTION {s}.append_only()"
             ).format(name=Identifier(f"{t}_append_only"), s=s, t=Identifier(t))
-            for t in (events, "ledger", "ledger_verified")
+            for t in (events, "ledger", "ledger_verified", "merkle_nodes",
+                      "ledger_checkpoints")
         ],
         # Every ledger entry names a stored event, and every event has its ledger entry
         # by the end of its transaction: nobody inserts one without the other (ADR 0009).
@@ -104,9 +119,31 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
         self.lock_table_statements = [q.as_bytes(None) if isinstance(q, Composable) else q
                                       for q in self.lock_table_statements]
         s, e = Identifier(datastore.schema), Identifier(events_table_name)
+        # The head and the frontier of the tree at it (popcount(size) indexed reads).
         self.sql_head = SQL(
-            "SELECT position, entry_hash FROM {s}.ledger ORDER BY position DESC LIMIT 1"
+            "SELECT h.position, h.entry_hash, m.level, m.idx, m.hash FROM (SELECT position,"
+            " entry_hash FROM {s}.ledger ORDER BY position DESC LIMIT 1) h LEFT JOIN LATERAL"
+            " (SELECT n.level, n.idx, n.hash FROM generate_series(0, 62) b JOIN"
+            " {s}.merkle_nodes n ON n.level = b AND n.idx = (h.position >> b) - 1"
+            " WHERE (h.position >> b) & 1 = 1) m ON true"
         ).format(s=s).as_bytes(None)
+        self.sql_leaves = SQL(
+            "SELECT coalesce(max(idx) + 1, 0) AS leaves FROM {s}.merkle_nodes WHERE level = 0"
+        ).format(s=s).as_bytes(None)
+        self.sql_nodes = SQL(
+            "SELECT n.level, n.idx, n.hash FROM unnest(%s::smallint[], %s::bigint[])"
+            " AS k(level, idx) JOIN {s}.merkle_nodes n USING (level, idx)"
+        ).format(s=s).as_bytes(None)
+        self.sql_rows_after = SQL(
+            "SELECT position, prev_hash, event_digest FROM {s}.ledger WHERE position > %s"
+            " ORDER BY position LIMIT %s").format(s=s).as_bytes(None)
+        self.sql_add_nodes = SQL(
+            "INSERT INTO {s}.merkle_nodes (level, idx, hash)"
+            " SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::bytea[])"
+        ).format(s=s).as_bytes(None)
+        self.sql_add_checkpoint = SQL(
+            "INSERT INTO {s}.ledger_checkpoints (size, origin, root, note)"
+            " VALUES (%s, %s, %s, %s)").format(s=s).as_bytes(None)
         self.sql_changes = SQL(
             "SELECT notification_id, originator_id, originator_version FROM {s}.{e}"
             " WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
@@ -134,6 +171,11 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
             "   originator_version, prev_hash, event_digest, entry_hash, key_id, signature)"
             "  JOIN ev USING (originator_id, originator_version)"
             "  RETURNING position, notification_id),"
+            # The complete subtrees these entries create (ADR 0011), only if they went in.
+            " mk AS ("
+            "  INSERT INTO {s}.merkle_nodes (level, idx, hash)"
+            "  SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::bytea[])"
+            "  WHERE EXISTS (SELECT 1 FROM lg)),"
             # Every inserted event has its ledger row, or the statement fails (division
             # by zero) and the transaction writes nothing.
             " checked AS (SELECT 1 / ((SELECT count(*) FROM ev) = (SELECT count(*) FROM lg))"
@@ -162,6 +204,7 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
             "INSERT INTO {s}.ledger_verified VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING"
         ).format(s=s).as_bytes(None)
         self._known_head: ledger.ChainHead | None = None
+        self._frontier: ledger.MerkleFrontier | None = None  # the tree at _known_head
         self._append_lock = Lock()
 
     def insert_events(
@@ -174,17 +217,19 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
         # Writers of one institution queue on its table lock anyway; queueing the
         # process's own threads here first keeps the head it knows current for them.
         with self._append_lock:
-            if self._known_head is not None:
+            if self._known_head is not None and self._frontier is not None:
                 try:
-                    return self._append(stored_events, reads, self._known_head)
+                    return self._append(stored_events, reads, self._known_head,
+                                        self._frontier)
                 except IntegrityError as e:
                     if not _is_ledger_position_taken(e):
                         raise
                     # Another process appended since this one last did: read the head.
-            return self._append(stored_events, reads, None)
+            return self._append(stored_events, reads, None, None)
 
     def _append(self, stored_events: Sequence[StoredEvent], reads: dict[UUID, int],
-                head: ledger.ChainHead | None) -> list[int]:
+                head: ledger.ChainHead | None, frontier: ledger.MerkleFrontier | None
+                ) -> list[int]:
         """One transaction under the institution's EXCLUSIVE table lock (writers of this
         institution queue there, readers and other institutions do not; held to commit,
         so positions follow commit order), then one statement (`sql_append`).
@@ -193,24 +238,35 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
         before anything is sent: one round trip. If another process appended since, the
         first position is taken and the transaction fails on the ledger's primary key,
         having written nothing. With `head` None it is read under the lock first: one
-        round trip more."""
+        round trip more, with the frontier of the tree at it (and, once, the tree built
+        for a chain older than merkle_nodes)."""
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             with conn.pipeline(), conn.transaction():
                 self._lock_table(curs)
-                if head is None:
-                    row = conn.cursor().execute(self.sql_head, prepare=True).fetchone()
-                    head = self.chain.head(None if row is None
-                                           else (row["position"], row["entry_hash"]))
+                if head is None or frontier is None:
+                    rows = conn.cursor().execute(self.sql_head, prepare=True).fetchall()
+                    head = self.chain.head(None if not rows
+                                           else (rows[0]["position"], rows[0]["entry_hash"]))
                     if self.chain.guard is not None:
-                        # Chain only onto a head the guard verified (else: follow it,
-                        # then run the command again).
-                        self.chain.guard.require_head(head.position, head.entry_hash)
+                        self._verified_head(conn, head)
+                    frontier = tree.frontier_from(head.position, {
+                        (r["level"], r["idx"]): r["hash"] for r in rows
+                        if r["level"] is not None})
+                    if frontier is None:  # a chain older than merkle_nodes
+                        frontier = self._build_tree(conn)
+                        if frontier.size != head.position:
+                            raise tree.TreeIncomplete(
+                                f"the tree has {frontier.size} leaves, the chain "
+                                f"{head.position} entries")
                 entries = self.chain.entries(head, stored_events)
+                frontier, created = tree.extend(self.chain.chain_id, frontier,
+                                                [(e[0], e[3], e[4]) for e in entries])
                 curs.execute(self.sql_append, [
                     list(reads), list(reads.values()),
                     *map(list, zip(*[(s.originator_id, s.originator_version, s.topic,
                                       s.state) for s in stored_events], strict=True)),
                     *map(list, zip(*entries, strict=True)),
+                    *tree.columns(created),
                 ], prepare=True)
             appended = sorted((r["position"], r["notification_id"]) for r in curs.fetchall()
                               if r["position"] is not None)
@@ -219,9 +275,67 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
         # The statement's own check makes anything else impossible.
         assert len(appended) == len(stored_events), "events and ledger rows differ in number"
         self._known_head = ledger.ChainHead(position=entries[-1][0], entry_hash=entries[-1][5])
+        self._frontier = frontier
         if self.chain.guard is not None:
             self.chain.guard.wrote(entries[0][0], self._known_head, appended[-1][1])
         return [nid for _, nid in appended]
+
+    def _verified_head(self, conn: Connection[Any], head: ledger.ChainHead) -> None:
+        """Chain only onto a head the guard verified (ADR 0009). What other processes
+        appended since the guard's head is read here, under the write lock, through this
+        connection, and verified at once — not by running the command again, which would
+        lose the race to the next writer as often as not."""
+        guard = self.chain.guard
+        assert guard is not None
+        try:
+            guard.require_head(head.position, head.entry_hash)
+            return
+        except Retry:
+            pass
+        found = conn.cursor().execute(self.sql_follow, (guard.notification_id, GAP)).fetchall()
+        last = int(found[0]["last"]) if found else 0
+        rows = [FollowRow(r["nid"], r["originator_id"], r["originator_version"], r["topic"],
+                          r["state"], r["position"], r["prev_hash"], r["event_digest"],
+                          r["entry_hash"], r["key_id"], r["signature"])
+                for r in found if r["nid"] is not None]
+        if len(rows) == GAP:
+            return guard.require_head(head.position, head.entry_hash)  # too far: retry
+        guard.advance(last, rows)
+        guard.require_head(head.position, head.entry_hash)
+
+    # The Merkle tree (ADR 0011) ----------------------------------------------------------
+    def _build_tree(self, conn: Connection[Any]) -> ledger.MerkleFrontier:
+        """Completes merkle_nodes for the whole ledger in the caller's transaction, which
+        holds the institution's write lock; streams the ledger in pages."""
+        cur = conn.cursor()
+
+        def lookup(keys: list[tree.Key]) -> dict[tree.Key, bytes]:
+            cur.execute(self.sql_nodes, [[k[0] for k in keys], [k[1] for k in keys]])
+            return {(r["level"], r["idx"]): bytes(r["hash"]) for r in cur.fetchall()}
+
+        def rows_after(after: int, limit: int) -> list[tree.LeafRow]:
+            cur.execute(self.sql_rows_after, (after, limit))
+            return [(r["position"], r["prev_hash"], r["event_digest"]) for r in cur.fetchall()]
+
+        def insert(created: list[ledger.Subtree]) -> None:
+            cur.execute(self.sql_add_nodes, tree.columns(created))
+
+        leaves = cur.execute(self.sql_leaves).fetchone()["leaves"]
+        return tree.build(self.chain.chain_id, int(leaves), lookup, rows_after, insert)
+
+    def ensure_tree(self) -> int:
+        """Builds the tree of a chain older than merkle_nodes (a one-off; nothing to do
+        otherwise), under the institution's write lock. Returns the tree's size."""
+        with self._append_lock, self.datastore.get_connection() as conn, \
+                conn.transaction():
+            self._lock_table(conn.cursor())
+            self._known_head = self._frontier = None  # read afresh at the next append
+            return self._build_tree(conn).size
+
+    def add_checkpoint(self, size: int, origin: str, root: bytes, note: str) -> None:
+        with self.datastore.get_connection() as conn, conn.transaction(), \
+                conn.cursor() as curs:
+            curs.execute(self.sql_add_checkpoint, (size, origin, root, note))
 
     def changes_since(self, after: int, limit: int) -> list[tuple[int, UUID, int]]:
         """(notification id, aggregate id, version) of the events stored after `after`."""
@@ -275,8 +389,10 @@ def writer_lock_key(schema: str) -> int:
 
 
 def _is_ledger_position_taken(error: IntegrityError) -> bool:
+    """The head (and so the tree's right edge) moved: another process appended."""
     cause = error.__cause__
-    return isinstance(cause, UniqueViolation) and cause.diag.constraint_name == "ledger_pkey"
+    return isinstance(cause, UniqueViolation) and cause.diag.constraint_name in (
+        "ledger_pkey", "merkle_nodes_pkey")
 
 
 class PostgresChainReader:
@@ -299,6 +415,16 @@ class PostgresChainReader:
         ).format(s=s, e=e)
         self.sql_locate = SQL(
             "SELECT position FROM {s}.ledger WHERE event_digest = %s LIMIT 1").format(s=s)
+        self.sql_tree_size = SQL(
+            "SELECT (SELECT coalesce(max(position), 0) FROM {s}.ledger),"
+            " (SELECT coalesce(max(idx) + 1, 0) FROM {s}.merkle_nodes WHERE level = 0)"
+        ).format(s=s)
+        self.sql_nodes = SQL(
+            "SELECT n.level, n.idx, n.hash FROM unnest(%s::smallint[], %s::bigint[])"
+            " AS k(level, idx) JOIN {s}.merkle_nodes n USING (level, idx)").format(s=s)
+        self.sql_checkpoint = SQL(
+            "SELECT size, origin, root, note FROM {s}.ledger_checkpoints"
+            " ORDER BY size DESC, signed_at DESC LIMIT 1").format(s=s)
 
     def entries(self) -> Iterator[ledger.StoredEntry]:
         with (Connection.connect(self.conninfo) as conn, conn.transaction(),
@@ -317,3 +443,22 @@ class PostgresChainReader:
         with Connection.connect(self.conninfo) as conn:
             row = conn.execute(self.sql_locate, (digest,)).fetchone()
         return None if row is None else int(row[0])
+
+    def tree_size(self) -> tuple[int, int]:
+        """(the ledger's last position, the leaves of merkle_nodes)."""
+        with Connection.connect(self.conninfo) as conn:
+            row = conn.execute(self.sql_tree_size).fetchone()
+        return int(row[0]), int(row[1])
+
+    def subtrees(self, keys: list[tree.Key]) -> dict[tree.Key, bytes]:
+        """The stored hashes of these (level, index) subtrees, in one indexed read."""
+        with Connection.connect(self.conninfo) as conn:
+            rows = conn.execute(self.sql_nodes, ([k[0] for k in keys],
+                                                 [k[1] for k in keys])).fetchall()
+        return {(int(r[0]), int(r[1])): bytes(r[2]) for r in rows}
+
+    def latest_checkpoint(self) -> tuple[int, str, bytes, str] | None:
+        """(size, origin, root, note) of the largest checkpoint the service signed."""
+        with Connection.connect(self.conninfo) as conn:
+            row = conn.execute(self.sql_checkpoint).fetchone()
+        return None if row is None else (int(row[0]), str(row[1]), bytes(row[2]), str(row[3]))

@@ -21,6 +21,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 
 import ledger
+from application.storage import tree
 from application.storage.chain import (
     HEAD_SQL,
     ChainWriter,
@@ -29,7 +30,7 @@ from application.storage.chain import (
     stored_entry,
 )
 from application.storage.readmodel_sql import Dialect
-from application.unit_of_work import current
+from application.unit_of_work import Retry, current
 
 LEDGER_DDL = [
     "CREATE TABLE IF NOT EXISTS ledger ("
@@ -41,12 +42,22 @@ LEDGER_DDL = [
     # Verified-through marks of the chain guard (application/integrity.py).
     "CREATE TABLE IF NOT EXISTS ledger_verified (position INTEGER PRIMARY KEY,"
     " entry_hash BLOB NOT NULL, key_id TEXT NOT NULL, signature BLOB NOT NULL)",
+    # The Merkle tree over the chain: every complete subtree, written with the ledger rows
+    # that complete it (ADR 0011); and every checkpoint the service signed.
+    "CREATE TABLE IF NOT EXISTS merkle_nodes (level INTEGER NOT NULL"
+    " CHECK (level BETWEEN 0 AND 63), idx INTEGER NOT NULL CHECK (idx >= 0),"
+    " hash BLOB NOT NULL CHECK (length(hash) = 32), PRIMARY KEY (level, idx)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS ledger_checkpoints (size INTEGER NOT NULL,"
+    " origin TEXT NOT NULL, root BLOB NOT NULL, note TEXT NOT NULL,"
+    " signed_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),"
+    " PRIMARY KEY (size, origin))",
 ]
 # Append-only: the database itself refuses to change or remove history.
 APPEND_ONLY_DDL = [
     f"CREATE TRIGGER IF NOT EXISTS {table}_no_{verb} BEFORE {verb.upper()} ON {table} "
     f"BEGIN SELECT RAISE(ABORT, 'ejournal: {table} is append-only'); END"
-    for table in ("stored_events", "ledger", "ledger_verified")
+    for table in ("stored_events", "ledger", "ledger_verified", "merkle_nodes",
+                  "ledger_checkpoints")
     for verb in ("update", "delete")
 ]
 FOLLOW = (
@@ -91,6 +102,37 @@ def private_database_file(path: Path) -> None:
 
 
 INSERT_LEDGER = "INSERT INTO ledger VALUES (?,?,?,?,?,?,?)"
+INSERT_NODE = "INSERT INTO merkle_nodes (level, idx, hash) VALUES (?,?,?)"
+LEAVES = "SELECT coalesce(max(idx) + 1, 0) FROM merkle_nodes WHERE level = 0"
+ROWS_AFTER = ("SELECT position, prev_hash, event_digest FROM ledger WHERE position > ?"
+              " ORDER BY position LIMIT ?")
+
+
+def lookup_nodes(c: Any, keys: list[tree.Key]) -> dict[tree.Key, bytes]:
+    """The stored hashes of these (level, index) subtrees, in one indexed read."""
+    found: dict[tree.Key, bytes] = {}
+    for at in range(0, len(keys), 200):  # SQLite's limit on bound parameters
+        part = keys[at:at + 200]
+        c.execute("SELECT level, idx, hash FROM merkle_nodes WHERE "
+                  + " OR ".join(["(level = ? AND idx = ?)"] * len(part)),
+                  [v for k in part for v in k])
+        found.update({(int(lv), int(ix)): bytes(h) for lv, ix, h in c.fetchall()})
+    return found
+
+
+def build_tree(c: Any, chain_id: str) -> ledger.MerkleFrontier:
+    """Completes merkle_nodes for the whole ledger in the cursor's write transaction."""
+    def rows_after(after: int, limit: int) -> list[tree.LeafRow]:
+        c.execute(ROWS_AFTER, (after, limit))
+        return c.fetchall()  # type: ignore[no-any-return]
+
+    def insert(created: list[ledger.Subtree]) -> None:
+        c.executemany(INSERT_NODE, [(s.level, s.index, s.hash) for s in created])
+
+    c.execute(LEAVES)
+    leaves = int(c.fetchone()[0])
+    return tree.build(chain_id, leaves, lambda keys: lookup_nodes(c, keys), rows_after,
+                      insert)
 SELECT_ENTRIES = (
     "SELECT l.position, l.prev_hash, l.event_digest, l.entry_hash, l.key_id, l.signature,"
     " e.originator_id, e.originator_version, e.topic, e.state"
@@ -136,15 +178,44 @@ class LedgeredSQLiteRecorder(SQLiteApplicationRecorder):
         c.execute(HEAD_SQL)
         head = self.chain.head(c.fetchone())
         if self.chain.guard is not None:
-            # Chain only onto a head the guard verified (else: follow, then run again).
-            self.chain.guard.require_head(head.position, head.entry_hash)
+            self._verified_head(c, head, min(ids, default=2**62))
+        frontier = tree.frontier_from(head.position, lookup_nodes(
+            c, tree.frontier_keys(head.position)))
+        if frontier is None:  # a chain older than merkle_nodes: built once
+            frontier = build_tree(c, self.chain.chain_id)
+            if frontier.size != head.position:
+                raise tree.TreeIncomplete(f"the tree has {frontier.size} leaves, the chain "
+                                          f"{head.position} entries")
         entries = self.chain.entries(head, stored_events)
         c.executemany(INSERT_LEDGER, [(e[0], nid, *e[3:])
                                       for e, nid in zip(entries, ids, strict=True)])
+        _, created = tree.extend(self.chain.chain_id, frontier,
+                                 [(e[0], e[3], e[4]) for e in entries])
+        c.executemany(INSERT_NODE, [(s.level, s.index, s.hash) for s in created])
         if entries:
             self._written.entries = (entries[0][0],
                                      ledger.ChainHead(entries[-1][0], entries[-1][5]), max(ids))
         return ids
+
+    def _verified_head(self, c: Any, head: ledger.ChainHead, own: int) -> None:
+        """Chain only onto a head the guard verified (ADR 0009); what other processes
+        appended since is read here, in this write transaction (whose own events, from
+        notification id `own`, are left out), and verified at once."""
+        guard = self.chain.guard
+        assert guard is not None
+        try:
+            guard.require_head(head.position, head.entry_hash)
+            return
+        except Retry:
+            pass
+        c.execute(FOLLOW, (guard.notification_id, 2000))
+        found = c.fetchall()
+        last = int(found[0][0]) if found else 0
+        # This transaction's own events (from `own` on) have no entries yet.
+        rows = [FollowRow(*r[1:]) for r in found if r[1] is not None and r[1] < own]
+        if len(rows) < 2000:
+            guard.advance(last, rows)
+        guard.require_head(head.position, head.entry_hash)
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any
                       ) -> Sequence[int] | None:
@@ -191,6 +262,26 @@ class LedgeredSQLiteRecorder(SQLiteApplicationRecorder):
             c.execute("INSERT OR IGNORE INTO ledger_verified VALUES (?,?,?,?)",
                       (position, entry_hash, key_id, signature))
 
+    # The Merkle tree (ADR 0011) ----------------------------------------------------------
+    def ensure_tree(self) -> int:
+        """Builds the tree of a chain older than merkle_nodes (a one-off; nothing to do
+        otherwise) under SQLite's write lock. Returns the tree's size."""
+        with closing(sqlite3.connect(self.datastore.pool.db_name, timeout=30,
+                                     isolation_level=None)) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                size = build_tree(conn.cursor(), self.chain.chain_id).size
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return size
+
+    def add_checkpoint(self, size: int, origin: str, root: bytes, note: str) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute("INSERT INTO ledger_checkpoints (size, origin, root, note)"
+                      " VALUES (?,?,?,?)", (size, origin, root, note))
+
     def changes_since(self, after: int, limit: int) -> list[tuple[int, UUID, int]]:
         """(notification id, aggregate id, version) of the events stored after `after`."""
         with self.datastore.transaction(commit=False) as c:
@@ -225,3 +316,21 @@ class SQLiteChainReader:
                 "SELECT position FROM ledger WHERE event_digest = ? LIMIT 1", (digest,)
             ).fetchone()
         return None if row is None else int(row[0])
+
+    def tree_size(self) -> tuple[int, int]:
+        """(the ledger's last position, the leaves of merkle_nodes)."""
+        with closing(self._connect()) as conn:
+            row = conn.execute("SELECT (SELECT coalesce(max(position), 0) FROM ledger),"
+                               f" ({LEAVES})").fetchone()
+        return int(row[0]), int(row[1])
+
+    def subtrees(self, keys: list[tree.Key]) -> dict[tree.Key, bytes]:
+        with closing(self._connect()) as conn:
+            return lookup_nodes(conn.cursor(), keys)
+
+    def latest_checkpoint(self) -> tuple[int, str, bytes, str] | None:
+        """(size, origin, root, note) of the largest checkpoint the service signed."""
+        with closing(self._connect()) as conn:
+            row = conn.execute("SELECT size, origin, root, note FROM ledger_checkpoints"
+                               " ORDER BY size DESC, signed_at DESC LIMIT 1").fetchone()
+        return None if row is None else (int(row[0]), str(row[1]), bytes(row[2]), str(row[3]))

@@ -19,6 +19,7 @@ class RawDb:
             self.kind = "sqlite"
             self.path = str(backend.institution_file(slug))
             self.events, self.ledger, self.nid = "stored_events", "ledger", "rowid"
+            self.merkle, self.checkpoints = "merkle_nodes", "ledger_checkpoints"
         else:
             assert isinstance(backend, PostgresBackend)
             self.kind = "postgres"
@@ -26,28 +27,33 @@ class RawDb:
             schema = schema_of(slug)
             self.events = f'"{schema}"."{EVENTS_TABLE}"'
             self.ledger = f'"{schema}".ledger'
+            self.merkle = f'"{schema}".merkle_nodes'
+            self.checkpoints = f'"{schema}".ledger_checkpoints'
             self.nid = "notification_id"
 
     def run(self, sql: str, params: tuple[Any, ...] = (), *, bypass: bool = True) -> list[Any]:
-        """Executes `sql` ({events}, {ledger}, {nid} substituted; ? placeholders). With
-        `bypass`, first removes the append-only triggers, as an attacker would."""
-        sql = sql.format(events=self.events, ledger=self.ledger, nid=self.nid)
+        """Executes `sql` ({events}, {ledger}, {merkle}, {checkpoints}, {nid} substituted;
+        ? placeholders). With `bypass`, first removes the append-only triggers, as an
+        attacker would."""
+        sql = sql.format(events=self.events, ledger=self.ledger, nid=self.nid,
+                         merkle=self.merkle, checkpoints=self.checkpoints)
+        tables = (self.events, self.ledger, self.merkle, self.checkpoints)
         if self.kind == "sqlite":
             with closing(sqlite3.connect(self.path)) as conn, conn:
                 if bypass:
-                    for name in ("stored_events_no_update", "stored_events_no_delete",
-                                 "ledger_no_update", "ledger_no_delete"):
-                        conn.execute(f"DROP TRIGGER IF EXISTS {name}")
+                    for table in tables:
+                        for verb in ("update", "delete"):
+                            conn.execute(f"DROP TRIGGER IF EXISTS {table}_no_{verb}")
                 return conn.execute(sql, params).fetchall()
         with psycopg.connect(self.url) as conn:
             if bypass:
-                conn.execute(f"ALTER TABLE {self.events} DISABLE TRIGGER ALL")
-                conn.execute(f"ALTER TABLE {self.ledger} DISABLE TRIGGER ALL")
+                for table in tables:
+                    conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER ALL")
             cur = conn.execute(sql.replace("?", "%s"), params)
             rows = cur.fetchall() if cur.description else []
             if bypass:
-                conn.execute(f"ALTER TABLE {self.events} ENABLE TRIGGER ALL")
-                conn.execute(f"ALTER TABLE {self.ledger} ENABLE TRIGGER ALL")
+                for table in tables:
+                    conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER ALL")
             return rows
 
     def position_of(self, topic_suffix: str, nth: int = 0) -> tuple[int, int]:

@@ -1,0 +1,101 @@
+"""The Merkle tree over an institution's chain, as stored (ADR 0011): every complete
+subtree hash in `merkle_nodes (level, idx, hash)`, inserted with the ledger rows that
+create it. What the SQLite and PostgreSQL adapters share: the subtrees an append creates,
+the frontier at a head, the one-off build for chains older than the table, and roots and
+proofs from O(log n) stored subtrees, read in one batch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import ledger
+
+Key = tuple[int, int]  # (level, index)
+# A ledger row as the tree needs it: position, prev_hash, event_digest.
+LeafRow = tuple[int, bytes, bytes]
+BUILD_PAGE = 5000
+T = TypeVar("T")
+
+
+class TreeIncomplete(Exception):
+    """merkle_nodes lacks a subtree the chain's length needs (the chain predates the
+    table, or nodes were removed): build it (`ensure_tree`) or report tampering."""
+
+
+def frontier_keys(size: int) -> list[Key]:
+    """The (level, index) of the complete subtrees of the binary decomposition of `size`
+    leaves, largest first: the frontier at `size` (popcount(size) keys)."""
+    return [(level, (size >> level) - 1) for level in reversed(range(size.bit_length()))
+            if (size >> level) & 1]
+
+
+def frontier_from(size: int, found: Mapping[Key, bytes]) -> ledger.MerkleFrontier | None:
+    """The frontier at `size` from stored hashes; None if one is missing."""
+    keys = frontier_keys(size)
+    if not all(k in found for k in keys):
+        return None
+    return ledger.MerkleFrontier(size, tuple(bytes(found[k]) for k in keys))
+
+
+def extend(chain_id: str, frontier: ledger.MerkleFrontier, rows: Iterable[LeafRow]
+           ) -> tuple[ledger.MerkleFrontier, list[ledger.Subtree]]:
+    """The frontier after appending the entries `rows` (in position order, the first at
+    frontier.size + 1), and every complete subtree they create (what the store adds).
+    TreeIncomplete if a row is not at the next position."""
+    created: list[ledger.Subtree] = []
+    for position, prev_hash, digest in rows:
+        if int(position) != frontier.size + 1:
+            raise TreeIncomplete(f"ledger position {position} does not follow the tree of "
+                                 f"size {frontier.size}")
+        frontier, new = frontier.extend(ledger.chain_leaf_hash(
+            chain_id, int(position), bytes(prev_hash), bytes(digest)))
+        created.extend(new)
+    return frontier, created
+
+
+def columns(subtrees: Sequence[ledger.Subtree]) -> tuple[list[int], list[int], list[bytes]]:
+    """levels, indexes, hashes: the arrays of one unnest INSERT."""
+    return ([s.level for s in subtrees], [s.index for s in subtrees],
+            [s.hash for s in subtrees])
+
+
+def build(chain_id: str, leaves: int, lookup: Callable[[list[Key]], Mapping[Key, bytes]],
+          rows_after: Callable[[int, int], Sequence[LeafRow]],
+          insert: Callable[[list[ledger.Subtree]], None]) -> ledger.MerkleFrontier:
+    """Completes merkle_nodes for the whole ledger, streaming (flat memory): from the
+    `leaves` leaves it holds (nodes exist for a prefix: they are written with the ledger
+    rows), reads the ledger after that in pages and inserts the subtrees they create.
+    Runs in the caller's transaction, under the institution's write lock."""
+    frontier = frontier_from(leaves, lookup(frontier_keys(leaves)))
+    if frontier is None:
+        raise TreeIncomplete(f"merkle_nodes lacks the frontier of its {leaves} leaves")
+    while True:
+        rows = rows_after(frontier.size, BUILD_PAGE)
+        if not rows:
+            return frontier
+        frontier, created = extend(chain_id, frontier, rows)
+        insert(created)
+
+
+def from_store(compute: Callable[[Callable[[int, int], bytes]], T],
+               fetch: Callable[[list[Key]], Mapping[Key, Any]]) -> T:
+    """`compute(subtree)` — a `ledger.*_from` function with its sizes bound — with every
+    subtree hash it needs read in one batch: the keys depend only on the sizes, so a first
+    pass with placeholder hashes names them. TreeIncomplete if one is not stored."""
+    keys: list[Key] = []
+
+    def record(level: int, index: int) -> bytes:
+        keys.append((level, index))
+        return bytes(32)
+
+    compute(record)
+    found = fetch(sorted(set(keys))) if keys else {}
+
+    def subtree(level: int, index: int) -> bytes:
+        h = found.get((level, index))
+        if h is None:
+            raise TreeIncomplete(f"merkle_nodes has no subtree ({level}, {index})")
+        return bytes(h)
+
+    return compute(subtree)
