@@ -170,14 +170,17 @@ class ChainGuard:
                 self.head, self.notification_id = head, notification_id
         self._mark()
 
-    def require_head(self, position: int, entry_hash: bytes) -> None:
-        """Raises ChainMoved unless (position, entry_hash) is the verified head: a writer
-        chains only onto a head the guard has verified. Takes no lock: it is called by
-        a writer holding a database connection, while `follow` holds the guard's lock
-        waiting for one (the head is replaced whole, never mutated)."""
+    def at_head(self, position: int, entry_hash: bytes) -> bool:
+        """Whether (position, entry_hash) is the verified head (raises in alarm). No lock:
+        the head is replaced whole, never mutated."""
         self._check()
         head = self.head
-        if head is None or head.position != position or head.entry_hash != entry_hash:
+        return head is not None and (head.position, head.entry_hash) == (position, entry_hash)
+
+    def require_head(self, position: int, entry_hash: bytes) -> None:
+        """Raises ChainMoved unless (position, entry_hash) is the verified head: a writer
+        chains only onto a head the guard has verified."""
+        if not self.at_head(position, entry_hash):
             raise ChainMoved
 
     # Opening: from the newest valid verified-through mark ----------------------------------

@@ -20,7 +20,7 @@ from psycopg.sql import SQL, Composable, Identifier, Literal
 import ledger
 from application.storage import tree
 from application.storage.chain import ChainWriter, FollowRow, stored_entry
-from application.unit_of_work import ReadChanged, Retry, current
+from application.unit_of_work import ReadChanged, current
 
 # At most this many entries of other processes are verified inline by a writer (ADR 0009).
 GAP = 2000
@@ -287,17 +287,10 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
         lose the race to the next writer as often as not."""
         guard = self.chain.guard
         assert guard is not None
-        try:
-            guard.require_head(head.position, head.entry_hash)
+        if guard.at_head(head.position, head.entry_hash):
             return
-        except Retry:
-            pass
-        found = conn.cursor().execute(self.sql_follow, (guard.notification_id, GAP)).fetchall()
-        last = int(found[0]["last"]) if found else 0
-        rows = [FollowRow(r["nid"], r["originator_id"], r["originator_version"], r["topic"],
-                          r["state"], r["position"], r["prev_hash"], r["event_digest"],
-                          r["entry_hash"], r["key_id"], r["signature"])
-                for r in found if r["nid"] is not None]
+        last, rows = _follow_result(conn.cursor().execute(
+            self.sql_follow, (guard.notification_id, GAP)).fetchall())
         if len(rows) == GAP:
             return guard.require_head(head.position, head.entry_hash)  # too far: retry
         guard.advance(last, rows)
@@ -348,13 +341,7 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
     def follow_rows(self, after: int, limit: int) -> tuple[int, list[FollowRow]]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(self.sql_follow, (after, limit), prepare=True)
-            rows = curs.fetchall()
-        last = int(rows[0]["last"]) if rows else 0
-        return last, [FollowRow(r["nid"], r["originator_id"], r["originator_version"],
-                                r["topic"], r["state"], r["position"], r["prev_hash"],
-                                r["event_digest"], r["entry_hash"], r["key_id"],
-                                r["signature"])
-                       for r in rows if r["nid"] is not None]
+            return _follow_result(curs.fetchall())
 
     def counts(self) -> tuple[int, int, int]:
         """(events, ledger entries, the ledger's last position)."""
@@ -380,6 +367,15 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
         with self.datastore.get_connection() as conn, conn.transaction(), \
                 conn.cursor() as curs:
             curs.execute(self.sql_add_mark, (position, entry_hash, key_id, signature))
+
+
+def _follow_result(found: list[Any]) -> tuple[int, list[FollowRow]]:
+    """(the ledger's last position, the event rows with their entries) of `sql_follow`."""
+    last = int(found[0]["last"]) if found else 0
+    return last, [FollowRow(r["nid"], r["originator_id"], r["originator_version"],
+                            r["topic"], r["state"], r["position"], r["prev_hash"],
+                            r["event_digest"], r["entry_hash"], r["key_id"], r["signature"])
+                  for r in found if r["nid"] is not None]
 
 
 def writer_lock_key(schema: str) -> int:

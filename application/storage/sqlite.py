@@ -30,7 +30,7 @@ from application.storage.chain import (
     stored_entry,
 )
 from application.storage.readmodel_sql import Dialect
-from application.unit_of_work import Retry, current
+from application.unit_of_work import current
 
 LEDGER_DDL = [
     "CREATE TABLE IF NOT EXISTS ledger ("
@@ -203,11 +203,8 @@ class LedgeredSQLiteRecorder(SQLiteApplicationRecorder):
         notification id `own`, are left out), and verified at once."""
         guard = self.chain.guard
         assert guard is not None
-        try:
-            guard.require_head(head.position, head.entry_hash)
+        if guard.at_head(head.position, head.entry_hash):
             return
-        except Retry:
-            pass
         c.execute(FOLLOW, (guard.notification_id, 2000))
         found = c.fetchall()
         last = int(found[0][0]) if found else 0
