@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,6 +15,8 @@ from api.routers import governance, lessons, orders, reads, setup, statements
 from application.journal import Journal
 from application.readmodels import ProjectionRunner
 from application.service import Ejournal
+
+log = logging.getLogger("ejournal.serve")
 
 
 class Projections:
@@ -40,14 +43,45 @@ class Projections:
             runner.stop()
 
 
+class DailyCheckpoints(threading.Thread):
+    """Signs a checkpoint of each institution being served once per local day — at
+    start-up, then at the first check after each local midnight (ADR 0011); a failure is
+    logged and tried again at the next check."""
+
+    def __init__(self, ejournal: Ejournal, runners: Projections, every: float = 60.0) -> None:
+        super().__init__(name="daily-checkpoints", daemon=True)
+        self.ejournal, self.runners, self.every = ejournal, runners, every
+        self.signed_on: dict[str, object] = {}
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            for slug, runner in list(self.runners.runners.items()):
+                try:
+                    today = runner.models.store.local_date()
+                    if self.signed_on.get(slug) != today:
+                        self.ejournal.checkpoint(slug)
+                        self.signed_on[slug] = today
+                except Exception:
+                    log.exception("daily checkpoint of %s failed", slug)
+            self._stop_event.wait(self.every)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+
 def create_app(ejournal: Ejournal, *, projections: bool = False) -> FastAPI:
     """`projections=True` (ejournal serve): projection runners keep the read models of
     the institutions being served up to date while the app runs (ADR 0010)."""
     runners = Projections(projections)
+    checkpoints = DailyCheckpoints(ejournal, runners)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if projections and ejournal.signer is not None:
+            checkpoints.start()
         yield
+        checkpoints.stop()
         runners.stop()
 
     app = FastAPI(

@@ -230,9 +230,7 @@ class Ejournal:
         # Sign only what the chain guard verified (ADR 0009): IntegrityAlarm otherwise.
         guard = store.chain.guard
         if guard is not None:
-            if guard.source is None:
-                guard.source = store.recorder  # type: ignore[assignment]
-            guard.follow()
+            store.institution_ro()  # a unit of work: the guard follows, the cache too
             if guard.head is None or guard.head.position < size:
                 raise CheckpointRefused(f"{slug}: the tree runs past the verified chain")
         origin = self.log_origin(slug, origin)

@@ -174,3 +174,27 @@ def test_serving_keeps_the_read_models_of_the_institutions_in_use_current(api: A
         while not models.query("SELECT 1 FROM {marks}") and time.monotonic() < deadline:
             time.sleep(0.02)
         assert models.query("SELECT value FROM {marks}") == [{"value": "5"}]
+
+
+def test_serving_signs_a_checkpoint_of_each_institution_in_use_once_a_day(api: Api) -> None:
+    import time
+
+    from api.app import DailyCheckpoints, Projections
+
+    runners = Projections(True)
+    runners.ensure(api.school.journal)
+    job = DailyCheckpoints(api.ejournal, runners, every=0.01)
+    job.start()
+    try:
+        reader = api.ejournal.backend.chain_reader(api.school.slug)
+        deadline = time.monotonic() + 10
+        while reader.latest_checkpoint() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        first = reader.latest_checkpoint()
+        assert first is not None
+        time.sleep(0.1)  # the same local day: nothing new is signed
+        assert reader.latest_checkpoint() == first
+        assert job.signed_on == {api.school.slug: api.school.journal.local_date()}
+    finally:
+        job.stop()
+        runners.stop()
