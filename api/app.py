@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from api import problems
 from api.limits import BodyGuard
-from api.routers import governance, lessons, orders, reads, setup, statements
+from api.routers import audit, governance, lessons, orders, reads, setup, statements
 from application.journal import Journal
 from application.readmodels import ProjectionRunner
 from application.service import Ejournal
@@ -97,7 +97,7 @@ def create_app(ejournal: Ejournal, *, projections: bool = False) -> FastAPI:
     # Bodies: authenticated before they are read, and capped (api/limits.py).
     app.add_middleware(BodyGuard)
     for router in (setup.router, orders.router, lessons.router, reads.router,
-                   governance.router, statements.router):
+                   governance.router, statements.router, audit.router):
         app.include_router(router, prefix="/api/v1", responses=problems.RESPONSES)
 
     @app.get("/health", tags=["health"])

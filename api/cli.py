@@ -78,9 +78,17 @@ def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
             if not args.full_name or not args.role:
                 print("Укажите --person-id или --full-name и --role.", file=sys.stderr)
                 return 2
-            person_id = ejournal.journal(args.institution).access.hire_staff(
-                None, args.full_name, args.role)
-            kind = "staff"
+            access = ejournal.journal(args.institution).access
+            if "auditor" in args.role:
+                if len(args.role) > 1 or not args.basis:
+                    print("Проверяющий назначается отдельно от ролей сотрудников, с "
+                          "основанием: --role auditor --full-name … --basis «приказ …».",
+                          file=sys.stderr)
+                    return 2
+                person_id, kind = access.appoint_auditor(None, args.full_name,
+                                                         args.basis), "auditor"
+            else:
+                person_id, kind = access.hire_staff(None, args.full_name, args.role), "staff"
         token = ejournal.issue_token(args.institution, person_id, kind)
         print(f"person_id: {person_id}")
         print(f"token: {token}")
@@ -299,10 +307,14 @@ def parser() -> argparse.ArgumentParser:
     add_user = users.add_parser("add", help="выдать токен (новому сотруднику или лицу)")
     add_user.add_argument("--institution", required=True)
     add_user.add_argument("--person-id")
-    add_user.add_argument("--kind", choices=["staff", "student", "guardian"], default="staff")
+    add_user.add_argument("--kind", choices=["staff", "student", "guardian", "auditor"],
+                          default="staff")
     add_user.add_argument("--full-name")
     add_user.add_argument("--role", action="append",
-                          choices=["admin", "director", "deputy", "teacher"])
+                          choices=["admin", "director", "deputy", "teacher", "auditor"],
+                          help="auditor — проверяющий архива (только чтение реестра и "
+                               "доказательств), с --basis")
+    add_user.add_argument("--basis", help="основание назначения проверяющего (приказ, письмо)")
     add_user.set_defaults(func=cmd_users_add)
     revoke = users.add_parser("revoke", help="отозвать все токены лица (увольнение, утеря)")
     revoke.add_argument("--institution", required=True)

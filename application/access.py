@@ -12,11 +12,13 @@ from domain.access import Credentials
 from domain.errors import Forbidden, InvalidValue, NotFound
 from domain.groups import Group
 from domain.lessons import Lesson
-from domain.people import Guardian, StaffMember, Student
+from domain.people import Auditor, Guardian, StaffMember, Student
 from domain.values import STAFF_ROLES, Capacity, Role
 
 STAFF_ROLE_NAMES = frozenset(r.value for r in STAFF_ROLES)
-PERSON_KINDS: dict[str, type] = {"staff": StaffMember, "student": Student, "guardian": Guardian}
+PERSON_KINDS: dict[str, type] = {"staff": StaffMember, "student": Student, "guardian": Guardian,
+                                 "auditor": Auditor}
+KIND_ROLES = {"student": Role.STUDENT, "guardian": Role.GUARDIAN, "auditor": Role.AUDITOR}
 STUDENT_NOT_FOUND = f"{NAMES[Student]} не найден(а)."
 
 
@@ -43,6 +45,17 @@ class Access(Area):
         self._save(member)
         return member.id
 
+    def appoint_auditor(self, actor: Actor | None, full_name: str, basis: str) -> UUID:
+        """An auditor of the archive, appointed on the founder's or a control body's
+        order: from the command line only (`actor=None`), like the director; nobody of
+        the institution appoints who audits it."""
+        if actor is not None:
+            raise Forbidden("Проверяющего назначает учредитель или орган контроля "
+                            "(командная строка), не сотрудники организации.")
+        auditor = Auditor.appoint(full_name, basis, self._act(None, Capacity.SYSTEM))
+        self._save(auditor)
+        return auditor.id
+
     @staticmethod
     def may_grant(actor: Actor, role: str) -> bool:
         """Whether `actor` may give a staff member `role` through the API."""
@@ -62,7 +75,7 @@ class Access(Area):
         """Records that a token whose SHA-256 is `token_sha256` admits the person.
         `actor=None`: from the command line (tokens are issued there only)."""
         if kind not in PERSON_KINDS:
-            raise InvalidValue("Вид лица: staff, student или guardian.", field="kind")
+            raise InvalidValue("Вид лица: staff, student, guardian или auditor.", field="kind")
         self._get(PERSON_KINDS[kind], person_id, copy=False)
         act = self._act(actor, Capacity.SYSTEM if actor is None else actor.administration())
         credentials = self._credentials(person_id)
@@ -106,8 +119,7 @@ class Access(Area):
             return None
         if kind == "staff":
             return credentials.id, frozenset(person.roles)
-        return credentials.id, frozenset({Role.STUDENT if kind == "student"
-                                          else Role.GUARDIAN})
+        return credentials.id, frozenset({KIND_ROLES[kind]})
 
     # Read authorisation ------------------------------------------------------------------
 

@@ -115,7 +115,7 @@ class Ejournal:
         institution's signed record (only the SHA-256 is stored); the directory keeps a
         routing hint from the hash to the institution, which grants nothing by itself."""
         if kind not in PERSON_KINDS:
-            raise InvalidValue("Вид лица: staff, student или guardian.", field="kind")
+            raise InvalidValue("Вид лица: staff, student, guardian или auditor.", field="kind")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         digest = token_hash(token)
         self.journal(slug).access.issue_token(None, person_id, kind, digest)

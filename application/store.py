@@ -35,7 +35,7 @@ from domain.errors import NotFound
 from domain.groups import Group
 from domain.institution import Institution, Period
 from domain.lessons import Lesson, LessonIndex
-from domain.people import Guardian, StaffMember, Student
+from domain.people import Auditor, Guardian, StaffMember, Student
 from domain.policy import JournalPolicy
 from domain.values import Act, Capacity
 
@@ -49,7 +49,7 @@ def utc_now() -> datetime:
 
 NAMES = {
     Institution: "Организация", Group: "Группа", Student: "Обучающийся",
-    StaffMember: "Сотрудник", Guardian: "Законный представитель",
+    StaffMember: "Сотрудник", Guardian: "Законный представитель", Auditor: "Проверяющий",
     TeachingAssignment: "Учебная нагрузка", Lesson: "Занятие", Credentials: "Доступ",
 }
 

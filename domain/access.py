@@ -14,7 +14,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.errors import InvalidValue
 from domain.values import Act, require_text
 
-PERSON_KINDS = ("staff", "student", "guardian")
+PERSON_KINDS = ("staff", "student", "guardian", "auditor")
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class Credentials(Aggregate):
     @classmethod
     def open(cls, person_id: UUID, person_kind: str, act: Act) -> Credentials:
         if person_kind not in PERSON_KINDS:
-            raise InvalidValue("Вид лица: staff, student или guardian.", field="kind")
+            raise InvalidValue("Вид лица: staff, student, guardian или auditor.", field="kind")
         return cls(person_id=person_id, person_kind=person_kind, act=act)
 
     def issue(self, token_sha256: str, act: Act) -> None:

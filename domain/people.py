@@ -1,4 +1,4 @@
-"""People of an institution: staff members, students, guardians."""
+"""People of an institution: staff members, students, guardians, auditors."""
 
 from __future__ import annotations
 
@@ -148,3 +148,19 @@ class Guardian(Aggregate):
     @event("ChildLinked")
     def link_child(self, student_id: UUID, document: str, act: Act) -> None:
         self.children.add(student_id)
+
+
+class Auditor(Aggregate):
+    """An auditor (проверяющий) of the institution's archive: someone the founder or a
+    control body appoints to verify the integrity of the signed record. Not a member of
+    staff: reads the ledger, its checkpoints and proofs, nothing of the journal itself."""
+
+    @event("Appointed")
+    def __init__(self, full_name: str, basis: str, act: Act) -> None:
+        self.full_name = full_name
+        self.basis = basis
+
+    @classmethod
+    def appoint(cls, full_name: str, basis: str, act: Act) -> Auditor:
+        return cls(full_name=require_text(full_name, "full_name", "ФИО", 300),
+                   basis=require_text(basis, "basis", "Основание", 300), act=act)

@@ -39,6 +39,7 @@ class Role(str, Enum):
     TEACHER = "teacher"
     GUARDIAN = "guardian"
     STUDENT = "student"
+    AUDITOR = "auditor"  # проверяющий: читает только подписанный реестр и его доказательства
 
 
 STAFF_ROLES = frozenset({Role.ADMIN, Role.DIRECTOR, Role.DEPUTY, Role.TEACHER})

@@ -1,6 +1,7 @@
 """Auditor's entry point, without the service:
 
     python -m ledger verify EXPORT.jsonl --keys DIR [--expect-head POSITION:HEXHASH]
+    python -m ledger verify-receipt RECEIPT --vkey VKEY   (ejournal-verify receipt …)
 
 Reads the export line by line and, from DIR, the `<key_id>.pub` files of the keys that
 DIR/KEYS lists (only those are trusted; see ledger.keys). Prints
@@ -12,15 +13,19 @@ unreadable file (message on stderr).
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from uuid import UUID
 
 from ledger.chain import ChainHead, verify
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, NoteFormatError, NoteVerificationError
 from ledger.export import read_export
 from ledger.keys import KeyRing
+from ledger.note import parse_vkey
+from ledger.receipt import MAX_RECEIPT_BYTES, open_receipt
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 _HEAD = re.compile(r"(\d+):([0-9a-fA-F]{64})")
@@ -48,10 +53,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "trusted ones (private keys not needed)")
     v.add_argument("--expect-head", type=parse_head, metavar="POSITION:HEXHASH",
                    help="a head published earlier; catches a truncated or rewritten chain")
+    r = sub.add_parser("verify-receipt", help="verify a family's receipt for one entry")
+    r.add_argument("receipt", type=Path, help="the receipt (c2sp.org/tlog-proof@v1)")
+    r.add_argument("--vkey", action="append", required=True,
+                   help="the institution's published verifier key "
+                        "(`ejournal ledger verifier-key`); repeat for several")
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # argparse exits 2 on usage errors, 0 on --help
         return int(exit_.code or 0)
+    if args.command == "verify-receipt":
+        return _verify_receipt(args.receipt, args.vkey)
     try:
         keyring = KeyRing.from_directory(args.keys)
         with args.export.open(encoding="utf-8") as stream:
@@ -68,6 +80,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     assert failure is not None
     print(f"FAILED at position {failure.position}: {failure.kind.value}: {failure.detail}")
     return EXIT_FAILED
+
+
+def _verify_receipt(path: Path, vkeys: list[str]) -> int:
+    try:
+        verifiers = [parse_vkey(v) for v in vkeys]
+        with path.open("rb") as stream:
+            data = stream.read(MAX_RECEIPT_BYTES + 1)
+        receipt = open_receipt(data, verifiers)
+    except NoteVerificationError as error:
+        print(f"FAILED: {error}")
+        return EXIT_FAILED
+    except (NoteFormatError, LedgerError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    entry, checkpoint = receipt.entry, receipt.checkpoint
+    event = entry.event
+    try:
+        state = json.dumps(json.loads(event.state), ensure_ascii=False, sort_keys=True)
+    except ValueError:
+        state = event.state.hex()
+    print(f"OK entry {entry.position} of {checkpoint.origin} (tree size {checkpoint.size}, "
+          f"root {checkpoint.root.hex()})")
+    print(f"event {UUID(bytes=event.originator_id)} v{event.originator_version} "
+          f"{event.topic}")
+    print(f"state {state}")
+    return EXIT_OK
+
+
+def verify_main(argv: Sequence[str] | None = None) -> int:
+    """`ejournal-verify receipt FILE --vkey KEY`: the console script for auditors and
+    families (the same as `python -m ledger verify-receipt …`)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "receipt":
+        return main(["verify-receipt", *args[1:]])
+    print("usage: ejournal-verify receipt FILE --vkey KEY", file=sys.stderr)
+    return EXIT_USAGE
 
 
 if __name__ == "__main__":

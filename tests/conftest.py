@@ -127,6 +127,7 @@ class School:
     student: Actor
     assignment: UUID
     other_assignment: UUID  # physics in the same group, other teacher
+    auditor: Actor  # appointed by the founder's order (the command line)
     order: OrderRef = field(default_factory=lambda: OrderRef("1-к", date(2026, 8, 25)))
 
     def lesson(self, day: date = date(2026, 10, 14), number: int = 1,
@@ -177,7 +178,10 @@ def build_school(ejournal: Ejournal) -> School:
                                    date(2026, 9, 1))
     other_assignment = j.setup.make_assignment(admin, other.person_id, group, None, physics,
                                          date(2026, 9, 1))
+    auditor_id = j.access.appoint_auditor(None, "Орлова Вера Николаевна",
+                                          "Приказ учредителя № 12 от 01.09.2026")
     return School(
+        auditor=Actor(slug, auditor_id, "auditor", frozenset({Role.AUDITOR})),
         slug=slug, journal=j, admin=admin, director=director, deputy=deputy, teacher=teacher,
         other_teacher=other, curator=curator, year_id=year_id, math=math, physics=physics,
         group=group, other_group=other_group, students=students, outsider=outsider,

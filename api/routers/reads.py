@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 
 from api.deps import Session
 from api.schemas import Day, Me
-from domain.people import Guardian, StaffMember, Student
+from domain.people import Auditor, Guardian, StaffMember, Student
 from projections.catalog import group_view, institution_view
 from projections.diary import diary
 from projections.history import mark_history
@@ -24,7 +24,8 @@ router = APIRouter(tags=["reads"])
 def me(session: Session) -> Me:
     """The authenticated person, roles, assignments (teachers) and children (guardians)."""
     actor, journal = session
-    kind = {"staff": StaffMember, "student": Student, "guardian": Guardian}[actor.kind]
+    kind = {"staff": StaffMember, "student": Student, "guardian": Guardian,
+            "auditor": Auditor}[actor.kind]
     person = journal.get(kind, actor.person_id)
     return Me(
         person_id=actor.person_id, institution=actor.slug, kind=actor.kind,

@@ -8,11 +8,13 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
+from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import ApplicationRecorder, InfrastructureFactory
 from psycopg.sql import SQL, Identifier, Literal
 
+import ledger
 from application.storage.chain import ChainWriter
 from application.storage.directory import Directory, PostgresDirectory, SQLiteDirectory
 from application.storage.postgres import (
@@ -37,6 +39,11 @@ class ChainReader(Protocol):
     def tree_size(self) -> tuple[int, int]: ...
     def subtrees(self, keys: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]: ...
     def latest_checkpoint(self) -> tuple[int, str, bytes, str] | None: ...
+    def entries_between(self, first: int, last: int) -> list[ledger.StoredEntry]: ...
+    def entry_of_event(self, originator_id: UUID, version: int
+                       ) -> ledger.StoredEntry | None: ...
+    def checkpoints(self, after_size: int, limit: int
+                    ) -> list[tuple[int, str, bytes, str, str]]: ...
 
 
 class Backend(ABC):

@@ -418,6 +418,21 @@ class PostgresChainReader:
         self.sql_nodes = SQL(
             "SELECT n.level, n.idx, n.hash FROM unnest(%s::smallint[], %s::bigint[])"
             " AS k(level, idx) JOIN {s}.merkle_nodes n USING (level, idx)").format(s=s)
+        self.sql_range = SQL(
+            "SELECT l.position, l.prev_hash, l.event_digest, l.entry_hash, l.key_id,"
+            " l.signature, e.originator_id, e.originator_version, e.topic, e.state"
+            " FROM {s}.ledger l LEFT JOIN {s}.{e} e ON e.notification_id = l.notification_id"
+            " WHERE l.position BETWEEN %s AND %s ORDER BY l.position"
+        ).format(s=s, e=e)
+        self.sql_event_entry = SQL(
+            "SELECT l.position, l.prev_hash, l.event_digest, l.entry_hash, l.key_id,"
+            " l.signature, e.originator_id, e.originator_version, e.topic, e.state"
+            " FROM {s}.{e} e JOIN {s}.ledger l ON l.notification_id = e.notification_id"
+            " WHERE e.originator_id = %s AND e.originator_version = %s"
+        ).format(s=s, e=e)
+        self.sql_checkpoints = SQL(
+            "SELECT size, origin, root, note, signed_at FROM {s}.ledger_checkpoints"
+            " WHERE size > %s ORDER BY size, signed_at LIMIT %s").format(s=s)
         self.sql_checkpoint = SQL(
             "SELECT size, origin, root, note FROM {s}.ledger_checkpoints"
             " ORDER BY size DESC, signed_at DESC LIMIT 1").format(s=s)
@@ -452,6 +467,26 @@ class PostgresChainReader:
             rows = conn.execute(self.sql_nodes, ([k[0] for k in keys],
                                                  [k[1] for k in keys])).fetchall()
         return {(int(r[0]), int(r[1])): bytes(r[2]) for r in rows}
+
+    def entries_between(self, first: int, last: int) -> list[ledger.StoredEntry]:
+        """The entries at positions first..last, with their events (one page)."""
+        with Connection.connect(self.conninfo) as conn:
+            return [stored_entry(r) for r in conn.execute(self.sql_range, (first, last))]
+
+    def entry_of_event(self, originator_id: UUID, version: int) -> ledger.StoredEntry | None:
+        """The ledger entry of one stored event, with the event; None if not ledgered."""
+        with Connection.connect(self.conninfo) as conn:
+            row = conn.execute(self.sql_event_entry, (originator_id, version)).fetchone()
+        return None if row is None else stored_entry(row)
+
+    def checkpoints(self, after_size: int, limit: int
+                    ) -> list[tuple[int, str, bytes, str, str]]:
+        """(size, origin, root, note, signed_at) of the checkpoints the service signed
+        of trees larger than `after_size`, smallest first."""
+        with Connection.connect(self.conninfo) as conn:
+            rows = conn.execute(self.sql_checkpoints, (after_size, limit)).fetchall()
+        return [(int(r[0]), str(r[1]), bytes(r[2]), str(r[3]), r[4].isoformat())
+                for r in rows]
 
     def latest_checkpoint(self) -> tuple[int, str, bytes, str] | None:
         """(size, origin, root, note) of the largest checkpoint the service signed."""

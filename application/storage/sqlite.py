@@ -139,6 +139,11 @@ SELECT_ENTRIES = (
     " FROM ledger l LEFT JOIN stored_events e ON e.rowid = l.notification_id"
     " ORDER BY l.position"
 )
+SELECT_RANGE = SELECT_ENTRIES.replace(" ORDER BY", " WHERE l.position BETWEEN ? AND ? ORDER BY")
+SELECT_EVENT_ENTRY = SELECT_ENTRIES.replace(
+    " ORDER BY l.position", " WHERE e.originator_id = ? AND e.originator_version = ?")
+SELECT_CHECKPOINTS = ("SELECT size, origin, root, note, signed_at FROM ledger_checkpoints"
+                      " WHERE size > ? ORDER BY size, signed_at LIMIT ?")
 SELECT_UNLEDGERED = (
     "SELECT e.rowid, e.originator_id, e.originator_version,"
     " (SELECT COUNT(*) FROM ledger l2 WHERE l2.notification_id < e.rowid)"
@@ -324,6 +329,25 @@ class SQLiteChainReader:
     def subtrees(self, keys: list[tree.Key]) -> dict[tree.Key, bytes]:
         with closing(self._connect()) as conn:
             return lookup_nodes(conn.cursor(), keys)
+
+    def entries_between(self, first: int, last: int) -> list[ledger.StoredEntry]:
+        """The entries at positions first..last, with their events (one page)."""
+        with closing(self._connect()) as conn:
+            return [stored_entry(r) for r in conn.execute(SELECT_RANGE, (first, last))]
+
+    def entry_of_event(self, originator_id: UUID, version: int) -> ledger.StoredEntry | None:
+        """The ledger entry of one stored event, with the event; None if not ledgered."""
+        with closing(self._connect()) as conn:
+            row = conn.execute(SELECT_EVENT_ENTRY, (originator_id.hex, version)).fetchone()
+        return None if row is None else stored_entry(row)
+
+    def checkpoints(self, after_size: int, limit: int
+                    ) -> list[tuple[int, str, bytes, str, str]]:
+        """(size, origin, root, note, signed_at) of the checkpoints the service signed
+        of trees larger than `after_size`, smallest first."""
+        with closing(self._connect()) as conn:
+            rows = conn.execute(SELECT_CHECKPOINTS, (after_size, limit)).fetchall()
+        return [(int(r[0]), str(r[1]), bytes(r[2]), str(r[3]), str(r[4])) for r in rows]
 
     def latest_checkpoint(self) -> tuple[int, str, bytes, str] | None:
         """(size, origin, root, note) of the largest checkpoint the service signed."""

@@ -13,7 +13,7 @@ from application.service import Ejournal
 from tests.conftest import Clock, School, build_school
 
 ROLES = ["director", "deputy", "admin", "teacher", "other_teacher", "curator", "guardian",
-         "student"]
+         "student", "auditor"]
 
 
 @dataclass

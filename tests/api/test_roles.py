@@ -88,9 +88,12 @@ DAYS = [d for d in (date(2026, 9, 1) + timedelta(days=i) for i in range(119))
         and d not in (date(2026, 10, 5), date(2026, 10, 6))]
 
 
+slots = itertools.count()  # lesson slots (day, number), earliest first, each used once
+
+
 def lesson(api: Api, n: int) -> str:
-    s = api.school
-    return str(s.lesson(day=DAYS[n // 12 % len(DAYS)], number=n % 12 + 1))
+    s, k = api.school, next(slots)
+    return str(s.lesson(day=DAYS[k // 12 % len(DAYS)], number=k % 12 + 1))
 
 
 def absent_lesson(api: Api, n: int) -> str:
@@ -287,6 +290,25 @@ CASES = [
     Case("another child's mark history", "GET",
          lambda a, n: "/lessons/{}/marks/{}/history".format(
              *once("h1", n, lambda: marked(a, n, 1))), lambda a, n: None, READERS,
+         family_denied=404),
+    # Issue 10: the signed record for auditors, receipts for families.
+    Case("latest checkpoint", "GET", lambda a, n: "/audit/checkpoint", lambda a, n: None,
+         {"auditor"}),
+    Case("checkpoint history", "GET", lambda a, n: "/audit/checkpoints", lambda a, n: None,
+         {"auditor"}),
+    Case("inclusion proof", "GET", lambda a, n: "/audit/proofs/inclusion?index=0",
+         lambda a, n: None, {"auditor"}),
+    Case("consistency proof", "GET", lambda a, n: "/audit/proofs/consistency?old_size=1",
+         lambda a, n: None, {"auditor"}),
+    Case("ledger entries", "GET", lambda a, n: "/audit/entries?from=1&to=3",
+         lambda a, n: None, {"auditor"}),
+    Case("own child's mark receipt", "GET",
+         lambda a, n: "/lessons/{}/marks/{}/receipt".format(
+             *once("r", n, lambda: marked(a, n, 0))), lambda a, n: None,
+         {"guardian", "student"}, family_denied=404),
+    Case("another child's mark receipt", "GET",
+         lambda a, n: "/lessons/{}/marks/{}/receipt".format(
+             *once("r1", n, lambda: marked(a, n, 1))), lambda a, n: None, set(),
          family_denied=404),
     # Issue 9's other documents (last: they conduct no lessons, so the lesson days the
     # cases above draw from the shared counter stay before the shared clock).
