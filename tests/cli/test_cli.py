@@ -133,3 +133,27 @@ def test_ledger_verify_with_an_unsafe_key_directory_says_so_and_exits_2(
     os.chmod(env / "keys", 0o777)
     assert main(["ledger", "verify"]) == 2
     assert "Ключи не приняты" in capsys.readouterr().err
+
+
+def test_users_add_appoints_an_auditor_whose_token_reads_only_the_record(
+        env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["init", "--institution", "lyceum", "--name", "Лицей", "--timezone", "Europe/Moscow"])
+    assert main(["users", "add", "--institution", "lyceum", "--full-name", "Орлова Вера",
+                 "--role", "auditor", "--basis", "Приказ учредителя № 12"]) == 0
+    token = capsys.readouterr().out.split("token: ")[1].split()[0]
+    ejournal = Ejournal(get_settings())
+    try:
+        actor, _ = ejournal.authenticate(token)
+        assert (actor.kind, {r.value for r in actor.roles}) == ("auditor", {"auditor"})
+        assert not actor.is_staff and not actor.reads_everything()
+    finally:
+        ejournal.close()
+
+
+def test_an_auditor_is_appointed_with_a_basis_and_no_staff_role(
+        env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["init", "--institution", "lyceum", "--name", "Лицей", "--timezone", "Europe/Moscow"])
+    assert main(["users", "add", "--institution", "lyceum", "--full-name", "Орлова Вера",
+                 "--role", "auditor"]) == 2
+    assert main(["users", "add", "--institution", "lyceum", "--full-name", "Орлова Вера",
+                 "--role", "auditor", "--role", "director", "--basis", "Приказ"]) == 2
