@@ -372,7 +372,56 @@ def parser() -> argparse.ArgumentParser:
     export.set_defaults(func=cmd_ledger_export)
     rotate = led.add_parser("rotate-key", help="создать новый ключ подписи")
     rotate.set_defaults(func=cmd_rotate_key)
+
+    arch = sub.add_parser("archive", help="архив учебного года").add_subparsers(
+        dest="sub", required=True)
+    arch_export = arch.add_parser("export", help="выгрузить архив учебного года (ZIP): "
+                                                 "записи, ведомости PDF/A и CSV, ключи")
+    arch_export.add_argument("--institution", required=True)
+    arch_export.add_argument("--year", required=True, help="учебный год, например 2026/2027")
+    arch_export.add_argument("--out", required=True, help="файл архива (.zip)")
+    arch_export.set_defaults(func=cmd_archive_export)
+    arch_verify = arch.add_parser("verify", help="проверить архив (как ejournal-verify)")
+    arch_verify.add_argument("file")
+    arch_verify.add_argument("--keys", help="каталог доверенных открытых ключей")
+    arch_verify.set_defaults(func=cmd_archive_verify)
     return p
+
+
+def cmd_archive_export(args: argparse.Namespace, settings: Settings) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from api.documents import render
+    from application.archive import ArchiveExport
+
+    ejournal = _open(settings)
+    try:
+        with Progress("[progress.description]{task.description}", BarColumn(),
+                      MofNCompleteColumn(), TimeElapsedColumn(), transient=True) as bar:
+            tasks: dict[str, object] = {}
+            names = {"render": "Ведомости", "statements": "Запись ведомостей",
+                     "entries": "Записи реестра"}
+
+            def progress(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = bar.add_task(names.get(stage, stage), total=total)
+                bar.update(tasks[stage], completed=done)  # type: ignore[arg-type]
+
+            report = ArchiveExport(ejournal, render).export_year(
+                args.institution, args.year, Path(args.out), progress)
+        print(f"{report.path}: записи {report.first}–{report.last}, ведомостей "
+              f"{report.statements}, {report.bytes_written} байт")
+        print(report.checkpoint, end="")
+    finally:
+        ejournal.close()
+    return 0
+
+
+def cmd_archive_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from ledger.__main__ import main as ledger_main
+
+    return ledger_main(["verify-archive", args.file, *(["--keys", args.keys] if args.keys
+                                                       else [])])
 
 
 def _slugs(ejournal: Ejournal, slug: str | None) -> list[str]:

@@ -37,6 +37,7 @@ from ledger.errors import (
     KeyFileMismatch,
     KeyNotFound,
     LedgerError,
+    ManifestError,
     MerkleError,
     NoteError,
     NoteFormatError,
@@ -44,7 +45,7 @@ from ledger.errors import (
     UnsafeKeyPermissions,
 )
 from ledger.export import export_header, export_line, read_export
-from ledger.keys import KeyRing, Signer, generate_key
+from ledger.keys import KeyRing, Signer, generate_key, public_key_pem
 from ledger.merkle import (
     EMPTY_ROOT,
     MerkleFrontier,
@@ -98,6 +99,7 @@ __all__ = [
     "KeyNotFound",
     "KeyRing",
     "LedgerError",
+    "ManifestError",
     "MerkleError",
     "MerkleFrontier",
     "NewEntry",
@@ -140,6 +142,7 @@ __all__ = [
     "parse_chain_leaf",
     "parse_note",
     "parse_vkey",
+    "public_key_pem",
     "read_export",
     "root_hash",
     "root_hash_from",

@@ -2,6 +2,7 @@
 
     python -m ledger verify EXPORT.jsonl --keys DIR [--expect-head POSITION:HEXHASH]
     python -m ledger verify-receipt RECEIPT --vkey VKEY   (ejournal-verify receipt …)
+    python -m ledger verify-archive ARCHIVE.zip [--keys DIR]   (ejournal-verify ARCHIVE.zip)
 
 Reads the export line by line and, from DIR, the `<key_id>.pub` files of the keys that
 DIR/KEYS lists (only those are trusted; see ledger.keys). Prints
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from uuid import UUID
 
+from ledger.archive import verify_archive
 from ledger.chain import ChainHead, verify
 from ledger.errors import LedgerError, NoteFormatError, NoteVerificationError
 from ledger.export import read_export
@@ -58,12 +60,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     r.add_argument("--vkey", action="append", required=True,
                    help="the institution's published verifier key "
                         "(`ejournal ledger verifier-key`); repeat for several")
+    a = sub.add_parser("verify-archive", help="verify a year-end archive package")
+    a.add_argument("archive", type=Path, help="the package (.zip)")
+    a.add_argument("--keys", type=Path, help="directory of trusted public keys (KEYS and "
+                                             "<key_id>.pub); default: the package's own")
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # argparse exits 2 on usage errors, 0 on --help
         return int(exit_.code or 0)
     if args.command == "verify-receipt":
         return _verify_receipt(args.receipt, args.vkey)
+    if args.command == "verify-archive":
+        return _verify_archive(args.archive, args.keys)
     try:
         keyring = KeyRing.from_directory(args.keys)
         with args.export.open(encoding="utf-8") as stream:
@@ -108,13 +116,37 @@ def _verify_receipt(path: Path, vkeys: list[str]) -> int:
     return EXIT_OK
 
 
+def _verify_archive(path: Path, keys: Path | None) -> int:
+    try:
+        keyring = KeyRing.from_directory(keys) if keys is not None else None
+    except (LedgerError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+    def progress(position: int) -> None:
+        print(f"  entry {position}…", file=sys.stderr, flush=True)
+
+    report = verify_archive(path, keyring, progress=progress)
+    for fact in report.facts:
+        print(fact)
+    if report.ok:
+        print(f"OK {path.name}")
+        return EXIT_OK
+    print(f"FAILED {report.problem}")
+    return EXIT_FAILED
+
+
 def verify_main(argv: Sequence[str] | None = None) -> int:
-    """`ejournal-verify receipt FILE --vkey KEY`: the console script for auditors and
-    families (the same as `python -m ledger verify-receipt …`)."""
+    """`ejournal-verify ARCHIVE.zip [--keys DIR]` (= `python -m ledger verify-archive`)
+    and `ejournal-verify receipt FILE --vkey KEY` (= `python -m ledger verify-receipt`):
+    the console script for auditors and families."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] == "receipt":
         return main(["verify-receipt", *args[1:]])
-    print("usage: ejournal-verify receipt FILE --vkey KEY", file=sys.stderr)
+    if args and not args[0].startswith("-"):
+        return main(["verify-archive", *args])
+    print("usage: ejournal-verify ARCHIVE.zip [--keys DIR]\n"
+          "       ejournal-verify receipt FILE --vkey KEY", file=sys.stderr)
     return EXIT_USAGE
 
 

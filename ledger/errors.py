@@ -65,3 +65,7 @@ class NoteVerificationError(NoteError):
     """A well-formed note that no known key signs, or whose signature by a known key does
     not verify, or a tlog proof whose inclusion proof does not lead to the checkpoint's
     root."""
+
+
+class ManifestError(LedgerError, ValueError):
+    """A SHA256SUMS manifest that is not lines of `<64 hex>  <safe relative path>`."""

@@ -258,6 +258,17 @@ class Signer:
         """The signature of a verified-through mark (`verified_message`)."""
         return self._key.sign(verified_message(chain_id, position, entry_hash))
 
+    def sign_manifest(self, manifest: bytes) -> bytes:
+        """The plain Ed25519 signature of a SHA256SUMS file (what `openssl pkeyutl
+        -verify -rawin` checks). Only such a file is signed this way: lines of 64
+        lowercase hex digits, two spaces and a path (ManifestError otherwise), so the
+        message can be neither a tagged entry message (NUL) nor a note (its first line is
+        a log's name)."""
+        from ledger.archive import parse_manifest  # a leaf module: no import cycle
+
+        parse_manifest(manifest)
+        return self._key.sign(bytes(manifest))
+
     def note_signer(self, name: str) -> NoteSigner:
         """A signer of C2SP notes (checkpoints) with this key under the key name `name`
         (ADR 0011: a note text has no control character, an entry signature's message
@@ -377,6 +388,24 @@ class KeyRing:
         """The key ids, sorted."""
         return iter(sorted(self._keys))
 
+    def public_key(self, key_id: str) -> bytes:
+        """The raw 32-byte public key with this id (KeyNotFound if the ring has none)."""
+        if key_id not in self._keys:
+            raise KeyNotFound(f"the key ring holds no key {key_id!r}")
+        return _raw_public(self._keys[key_id])
+
+    def verify_manifest(self, key_id: str, manifest: bytes, signature: bytes) -> bool:
+        """True iff `signature` is the key's plain Ed25519 signature of `manifest`
+        (Signer.sign_manifest). Never raises for untrusted input."""
+        key = self._keys.get(key_id) if isinstance(key_id, str) else None
+        if key is None or not isinstance(signature, bytes | bytearray):
+            return False
+        try:
+            key.verify(bytes(signature), bytes(manifest))
+        except (InvalidSignature, ValueError, TypeError):
+            return False
+        return True
+
     def note_verifiers(self, name: str) -> list[NoteVerifier]:
         """Every key of the ring as a verifier of notes signed under the key name
         `name` (a log's checkpoints, signed by whichever key was active)."""
@@ -412,3 +441,14 @@ class KeyRing:
         except (InvalidSignature, ValueError, TypeError):
             return False
         return True
+
+
+def public_key_pem(raw: bytes) -> bytes:
+    """The SubjectPublicKeyInfo PEM of a raw Ed25519 public key (what `openssl pkeyutl
+    -pubin -inkey` reads). InvalidKeyFile for bytes that are not such a key."""
+    try:
+        key = Ed25519PublicKey.from_public_bytes(bytes(raw))
+    except ValueError:
+        raise InvalidKeyFile("not a raw Ed25519 public key") from None
+    return key.public_bytes(serialization.Encoding.PEM,
+                            serialization.PublicFormat.SubjectPublicKeyInfo)

@@ -1,0 +1,367 @@
+"""Year-end archive packages (issue 10 §4, ADR 0014; the format: ledger/archive.py).
+
+`ArchiveExport.export_year` writes one ZIP per institution and academic year: the year's
+statements (PDF/A and CSV) built first, then a checkpoint signed over the log that
+includes them, then the year's entries streamed page by page from the store (memory stays
+flat), the link to the chain before them, the keys, a signed SHA256SUMS and VERIFY.md.
+
+The year's entries: from the first entry recorded on or after the year's first day (the
+journal day of its act, in the institution's zone) to the checkpoint signed at export.
+Journal days follow the chain's order (one writer at a time per institution, ADR 0009),
+so the first entry is found by binary search over positions in O(log n) reads."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import IO, Any
+from zoneinfo import ZoneInfo
+
+import ledger
+from application.actors import Actor
+from application.service import CheckpointRefused, Ejournal, chain_id_of
+from application.storage import tree
+from application.storage.layout import ChainReader
+from domain.errors import DomainError, NotFound
+from domain.values import Role
+from ledger import archive as fmt
+
+PAGE = 5_000  # entries read from the store at once
+Render = Callable[[Any, str], tuple[bytes, str]]  # statement, "pdf"|"csv" -> bytes, type
+Progress = Callable[[str, int, int], None]  # stage, done, total
+
+
+class ArchiveRefused(DomainError):
+    code = "archive_refused"
+    title = "Архив не сформирован"
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    path: Path
+    first: int
+    last: int
+    statements: int
+    bytes_written: int
+    checkpoint: str
+
+
+class _Hashing:
+    """A writable member of the ZIP that hashes what passes through it."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream, self.sha256, self.size = stream, hashlib.sha256(), 0
+
+    def write(self, data: bytes) -> None:
+        self.stream.write(data)
+        self.sha256.update(data)
+        self.size += len(data)
+
+
+def safe_name(text: str) -> str:
+    """A file-name part: letters (Cyrillic too), digits, '-', '_' and '.'; others '_'."""
+    return re.sub(r"[^\w.\-]", "_", text, flags=re.UNICODE).strip("._") or "_"
+
+
+class ArchiveExport:
+    """Exports year-end archive packages of one deployment (archive staff's tool)."""
+
+    def __init__(self, ejournal: Ejournal, render: Render) -> None:
+        self.ejournal, self.render = ejournal, render
+
+    def export_year(self, slug: str, year_title: str, out: Path,
+                    progress: Progress | None = None) -> ExportReport:
+        journal = self.ejournal.journal(slug)
+        institution = journal.institution()
+        year = next((y for y in institution.years.values() if y.title == year_title), None)
+        if year is None:
+            raise NotFound(f"Учебный год «{year_title}» не найден.", year=year_title)
+        if journal.local_date() < year.starts:
+            raise ArchiveRefused(f"{year.title} учебный год ещё не начался "
+                                 f"({year.starts:%d.%m.%Y}).")
+        tell = progress or (lambda stage, done, total: None)
+        # 1. The statements, from the read models brought up to date.
+        statements = list(self._statements(slug, year, institution, tell))
+        # 2. A checkpoint of the log that includes every journal state they name.
+        journal.store.recorder.ensure_tree()  # type: ignore[attr-defined]
+        try:
+            note = self.ejournal.checkpoint(slug)
+        except (CheckpointRefused, tree.TreeIncomplete) as error:
+            raise ArchiveRefused(f"Контрольная точка не подписана: {error}") from None
+        checkpoint = ledger.Checkpoint.parse(ledger.parse_note(note).text)
+        last = checkpoint.size
+        reader = self.ejournal.backend.chain_reader(slug)
+        first = self._first_on_or_after(reader, year.starts, ZoneInfo(institution.timezone),
+                                        last)
+        if first > last:
+            raise ArchiveRefused(f"В журнале нет записей с начала {year.title} учебного года "
+                                 f"({year.starts:%d.%m.%Y}).")
+        chain_id = chain_id_of(institution.id)
+        root_dir = f"{safe_name(slug)}-{safe_name(year.title)}/"
+        sums: dict[str, str] = {}
+        key_span: dict[str, list[int]] = {}
+        signer = self.ejournal.signer
+        assert signer is not None
+        out.parent.mkdir(parents=True, exist_ok=True)
+        partial = out.with_name(out.name + ".partial")
+        try:
+            with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as z:
+                def put(name: str, data: bytes) -> None:
+                    z.writestr(root_dir + name, data)
+                    sums[name] = hashlib.sha256(data).hexdigest()
+
+                listed = []
+                for i, (name, kind, state, pdf, csv) in enumerate(statements):
+                    position, head = state
+                    root = self._stored(reader, lambda st, p=position: ledger.root_hash_from(p, st))
+                    for suffix, body in (("pdf", pdf), ("csv", csv)):
+                        put(f"statements/{name}.{suffix}", body)
+                        listed.append({"file": f"statements/{name}.{suffix}", "kind": kind,
+                                       "position": position, "head": head,
+                                       "root": _b64(root)})
+                    tell("statements", i + 1, len(statements))
+                # The entries, streamed.
+                with z.open(root_dir + fmt.ENTRIES, "w", force_zip64=True) as raw:
+                    member = _Hashing(raw)
+                    member.write((ledger.export_header(chain_id) + "\n").encode())
+                    for done, entry in enumerate(self._entries(reader, first, last), 1):
+                        member.write((ledger.export_line(entry) + "\n").encode())
+                        span = key_span.setdefault(entry.key_id, [entry.position, entry.position])
+                        span[1] = entry.position
+                        if done % 1000 == 0 or entry.position == last:
+                            tell("entries", done, last - first + 1)
+                sums[fmt.ENTRIES] = member.sha256.hexdigest()
+                put(fmt.LINK, _dumps(self._link(reader, chain_id, first, last)))
+                put(fmt.CHECKPOINT, note.encode("utf-8"))
+                keyring = self.ejournal.keyring()
+                key_ids = sorted(set(key_span) | {signer.key_id})
+                put(fmt.KEYS + "KEYS", "".join(f"{k}\n" for k in key_ids).encode())
+                for kid in key_ids:
+                    raw_key = keyring.public_key(kid)
+                    put(f"{fmt.KEYS}{kid}.pub", (raw_key.hex() + "\n").encode())
+                    put(f"{fmt.KEYS}{kid}.pem", ledger.public_key_pem(raw_key))
+                put(fmt.KEYS + "validity.json", _dumps({
+                    kid: {"first_position": key_span[kid][0], "last_position": key_span[kid][1]}
+                    if kid in key_span else {"first_position": None, "last_position": None,
+                                             "note": "signs the manifest and the checkpoint"}
+                    for kid in key_ids}))
+                package = {
+                    "format": fmt.FORMAT,
+                    "institution": {"slug": slug, "name": institution.name,
+                                    "id": str(institution.id), "timezone": institution.timezone},
+                    "chain_id": chain_id, "origin": checkpoint.origin,
+                    "year": {"title": year.title, "starts": year.starts.isoformat(),
+                             "ends": year.ends.isoformat()},
+                    "first_position": first, "last_position": last,
+                    "exported_at": self.ejournal.clock().astimezone(UTC).isoformat(),
+                    "manifest_key_id": signer.key_id, "statements": listed,
+                }
+                put(fmt.PACKAGE, _dumps(package))
+                entry_text = self._entries(reader, first, first)
+                put(fmt.GUIDE, guide(package, next(entry_text), chain_id).encode("utf-8"))
+                manifest = fmt.manifest_text(sums)
+                z.writestr(root_dir + fmt.MANIFEST, manifest)
+                z.writestr(root_dir + fmt.SIGNATURE, signer.sign_manifest(manifest))
+            partial.replace(out)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        return ExportReport(out, first, last, len(listed), out.stat().st_size, note)
+
+    # The statements --------------------------------------------------------------------
+    def _statements(self, slug: str, year: Any, institution: Any, tell: Progress
+                    ) -> Iterator[tuple[str, str, tuple[int, str], bytes, bytes]]:
+        """(file name, kind, (position, head), pdf, csv) of each statement of the year."""
+        journal = self.ejournal.journal(slug)
+        st = journal.statements
+        actor = Actor(slug, ledger_system_id(), "staff", frozenset({Role.DIRECTOR}))
+        journal.read_models.catch_up()
+        last_day = min(year.ends, journal.local_date())
+        groups = sorted((name, gid) for gid, (name, year_id) in institution.groups.items()
+                        if year_id == year.year_id)
+        builds: list[tuple[str, str, Callable[[], Any]]] = []
+        for name, gid in groups:
+            builds.append((f"progress-{safe_name(name)}", "progress",
+                           lambda g=gid: st.progress(actor, g, "year")))
+            builds.append((f"attendance-{safe_name(name)}", "attendance",
+                           lambda g=gid: st.attendance(actor, g, year.starts, last_day)))
+        builds.append(("movement", "movement",
+                       lambda: st.movement(actor, year.starts, last_day)))
+        builds.append(("debts", "debts", lambda: st.debts(actor)))
+        builds.append(("year-snapshot", "year-snapshot",
+                       lambda: st.year_snapshot(actor, year.year_id)))
+        for i, (name, kind, build) in enumerate(builds):
+            statement = build()
+            ledger_state = statement.header.ledger
+            yield (name, kind, (ledger_state.position, ledger_state.head),
+                   self.render(statement, "pdf")[0], self.render(statement, "csv")[0])
+            tell("render", i + 1, len(builds))
+
+    # The chain -------------------------------------------------------------------------
+    @staticmethod
+    def _stored(reader: ChainReader, compute: Callable[[Any], Any]) -> Any:
+        try:
+            return tree.from_store(compute, reader.subtrees)
+        except tree.TreeIncomplete as error:
+            raise ArchiveRefused(f"Дерево Меркла неполно: {error}") from None
+
+    @staticmethod
+    def _entries(reader: ChainReader, first: int, last: int) -> Iterator[ledger.StoredEntry]:
+        for start in range(first, last + 1, PAGE):
+            end = min(last, start + PAGE - 1)
+            page = reader.entries_between(start, end)
+            if len(page) != end - start + 1 or any(e.event is None for e in page):
+                raise ArchiveRefused(f"Записи {start}–{end} реестра неполны: проверьте "
+                                     "журнал (ejournal ledger verify).")
+            yield from page
+
+    @staticmethod
+    def _journal_day(entry: ledger.StoredEntry, zone: ZoneInfo) -> date:
+        """The journal day an event was recorded on: its act's local date (the
+        institution's clock, ADR 0004), else its UTC timestamp in the institution's zone."""
+        assert entry.event is not None
+        try:
+            state = json.loads(entry.event.state)
+            act = state.get("act")
+            if isinstance(act, dict):
+                return date.fromisoformat(act["_data_"]["local_date"]["_data_"])
+            return datetime.fromisoformat(state["timestamp"]["_data_"]).astimezone(zone).date()
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise ArchiveRefused(f"Запись {entry.position}: дата события не читается."
+                                 ) from None
+
+    def _first_on_or_after(self, reader: ChainReader, day: date, zone: ZoneInfo,
+                           last: int) -> int:
+        """The first position ≤ last recorded on or after the journal day `day` (last + 1
+        if none): binary search, O(log n) reads."""
+        low, high = 1, last + 1
+        while low < high:
+            mid = (low + high) // 2
+            if self._journal_day(next(self._entries(reader, mid, mid)), zone) >= day:
+                high = mid
+            else:
+                low = mid + 1
+        return low
+
+    def _link(self, reader: ChainReader, chain_id: str, first: int, last: int
+              ) -> dict[str, Any]:
+        frontier = self._stored(
+            reader, lambda st: ledger.MerkleFrontier.from_subtrees(first - 1, st))
+        link: dict[str, Any] = {"frontier": [_b64(h) for h in frontier.hashes],
+                                "previous": None}
+        if first > 1:
+            previous = next(self._entries(reader, first - 1, first - 1))
+            proof = self._stored(
+                reader, lambda st: ledger.inclusion_proof_from(first - 2, last, st))
+            link["previous"] = {
+                "position": first - 1, "prev_hash": previous.prev_hash.hex(),
+                "event_digest": previous.event_digest.hex(),
+                "entry_hash": previous.entry_hash.hex(),
+                "inclusion_proof": [_b64(h) for h in proof]}
+        return link
+
+
+def ledger_system_id() -> Any:
+    from application.actors import SYSTEM_ACTOR_ID
+
+    return SYSTEM_ACTOR_ID
+
+
+def _b64(data: bytes) -> str:
+    import base64
+
+    return base64.b64encode(data).decode("ascii")
+
+
+def _dumps(obj: Any) -> bytes:
+    return (json.dumps(obj, ensure_ascii=False, indent=1, sort_keys=True) + "\n").encode()
+
+
+def guide(package: dict[str, Any], entry: ledger.StoredEntry, chain_id: str) -> str:
+    """VERIFY.md: how to verify the package, in Russian and English, with the exact
+    commands for its first entry by hand."""
+    assert entry.event is not None
+    key = entry.key_id
+    entry_bytes = ledger.entry_bytes(chain_id, entry.position, entry.prev_hash,
+                                     entry.event.digest())
+    event_bytes = (ledger.EVENT_TAG + entry.event.originator_id
+                   + entry.event.originator_version.to_bytes(8, "big")
+                   + len(entry.event.topic.encode()).to_bytes(4, "big")
+                   + entry.event.topic.encode()
+                   + len(entry.event.state).to_bytes(4, "big") + entry.event.state)
+    first, last = package["first_position"], package["last_position"]
+    name, year = package["institution"]["name"], package["year"]["title"]
+    manifest_key = package["manifest_key_id"]
+    return f"""# Архив журнала: {name}, {year} учебный год
+
+Записи реестра {first}–{last} (цепочка `{chain_id}`, журнал `{package['origin']}`),
+подписанная контрольная точка размера {last}, ведомости года (PDF/A и CSV), ключи.
+
+## Проверка программой (нужен только Python 3 и пакет `cryptography`)
+
+    ejournal-verify АРХИВ.zip
+    # или из копии каталога ledger/: python -m ledger verify-archive АРХИВ.zip
+
+Программа проверяет подпись и суммы `SHA256SUMS`, подпись контрольной точки, каждую
+запись (хеш события, связь с предыдущей, подпись), корень дерева Меркла против
+контрольной точки, связь с цепочкой до архива и состояние журнала каждой ведомости.
+По умолчанию доверяет ключам из архива и сообщает их: сверьте их с опубликованным
+ключом организации или укажите свои (`--keys КАТАЛОГ`). Код выхода 0 — всё верно,
+1 — найдено нарушение (указаны файл, номер записи и что не так).
+
+## Проверка вручную (sha256sum, openssl, xxd)
+
+    unzip АРХИВ.zip && cd {package['institution']['slug']}-*/
+    sha256sum -c SHA256SUMS
+    openssl pkeyutl -verify -pubin -inkey keys/{manifest_key}.pem -rawin \\
+        -in SHA256SUMS -sigfile SHA256SUMS.sig
+
+Одна запись — первая, № {entry.position} (строка 2 файла `entries.jsonl`):
+
+    # 1. хеш события: SHA-256 канонических байтов события (ADR 0002)
+    echo {event_bytes.hex()} | xxd -r -p | sha256sum
+    #    = {entry.event_digest.hex()}  (поле event_digest)
+    # 2. хеш записи: SHA-256 канонических байтов записи
+    echo {entry_bytes.hex()} | xxd -r -p | sha256sum
+    #    = {entry.entry_hash.hex()}  (поле entry_hash)
+    # 3. подпись записи ключом {key}
+    (printf 'ejournal/ledger/signature/v1\\0'; \\
+     echo {entry.entry_hash.hex()} | xxd -r -p) > message.bin
+    echo {entry.signature.hex()} | xxd -r -p > signature.bin
+    openssl pkeyutl -verify -pubin -inkey keys/{key}.pem -rawin -in message.bin \\
+        -sigfile signature.bin
+
+---
+
+# Journal archive: {name}, academic year {year}
+
+Ledger entries {first}–{last} (chain `{chain_id}`, log `{package['origin']}`), the signed
+checkpoint of size {last}, the year's statements (PDF/A and CSV), the keys.
+
+## With the bundled verifier (Python 3 and `cryptography` only)
+
+    ejournal-verify ARCHIVE.zip
+    # or from a copy of the ledger/ directory: python -m ledger verify-archive ARCHIVE.zip
+
+It checks the manifest's signature and sums, the checkpoint's signature, every entry
+(event digest, link, signature), the Merkle root against the checkpoint, the link to
+the chain before the package, and each statement's journal state. It trusts the keys in
+the package unless given yours (`--keys DIR`), and names them: compare them with the
+institution's published key. Exit 0: all holds; 1: a problem, named by file, entry and
+what.
+
+## By hand
+
+The commands above: `sha256sum -c SHA256SUMS`, the manifest's signature with `openssl
+pkeyutl -verify -rawin`, and entry {entry.position}: its event digest and entry hash
+recomputed with `sha256sum` from the canonical bytes shown (ADR 0002: tag, 16-byte
+event id, u64 version, length-prefixed topic and state; tag, length-prefixed chain id,
+u64 position, previous entry hash, event digest), and its signature over
+`ejournal/ledger/signature/v1\\0 || entry_hash` checked with `openssl`.
+"""

@@ -1,0 +1,470 @@
+"""Year-end archive packages (ADR 0014): exported from a live store, verified by the
+ledger alone (even from a copy of `ledger/` with nothing but `cryptography`), by hand
+with sha256sum and openssl as VERIFY.md says, and every tampering of the catalogue is
+caught and named by member and entry."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+import ledger
+from api.documents import render
+from application.archive import ArchiveExport, ArchiveRefused
+from application.config import Settings
+from application.service import Ejournal
+from domain.errors import NotFound
+from domain.values import AttendanceStatus, MarkValue, OrderRef
+from ledger import archive as fmt
+from tests.conftest import Clock, School, build_school
+
+
+def marked_year(school: School) -> None:
+    j = school.journal
+    for number in (1, 2, 3):
+        lesson = school.lesson(number=number)
+        j.lessons.record_mark(school.teacher, lesson, school.students[0], MarkValue.FOUR)
+        j.lessons.record_attendance(school.teacher, lesson, school.students[1],
+                                    AttendanceStatus.ABSENT, None)
+
+
+def export(ejournal: Ejournal, school: School, out: Path, year: str = "2026/2027") -> Path:
+    ArchiveExport(ejournal, render).export_year(school.slug, year, out)
+    return out
+
+
+@dataclass
+class Exported:
+    path: Path
+    key_dir: Path
+    school: School
+    ejournal: Ejournal
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory, key_dir: Path) -> Iterator[Exported]:
+    """One package of a school's year on SQLite, for the tamper catalogue."""
+    directory = tmp_path_factory.mktemp("archive")
+    ejournal = Ejournal(Settings(database_url=f"sqlite:///{directory / 'e.sqlite3'}",
+                                 key_dir=key_dir), Clock())
+    school = build_school(ejournal)
+    marked_year(school)
+    yield Exported(export(ejournal, school, directory / "year.zip"), key_dir, school, ejournal)
+    ejournal.close()
+
+
+def members(path: Path) -> tuple[str, dict[str, bytes]]:
+    with zipfile.ZipFile(path) as z:
+        names = z.namelist()
+        root = names[0].split("/", 1)[0] + "/"
+        return root, {n[len(root):]: z.read(n) for n in names}
+
+
+def repack(source: Path, target: Path, edit: Callable[[dict[str, bytes]], None], *,
+           manifest: bool = True, key_dir: Path | None = None) -> Path:
+    """A copy of the package with `edit` applied to its members; with `manifest`, the
+    SHA256SUMS fixed up; with `key_dir`, re-signed with the institution's key too (an
+    insider holding the key, who cannot re-sign what auditors already hold)."""
+    root, files = members(source)
+    edit(files)
+    if manifest:
+        files[fmt.MANIFEST] = fmt.manifest_text({
+            name: hashlib.sha256(body).hexdigest() for name, body in files.items()
+            if name not in (fmt.MANIFEST, fmt.SIGNATURE)})
+    if key_dir is not None:
+        files[fmt.SIGNATURE] = ledger.Signer.from_directory(key_dir).sign_manifest(
+            files[fmt.MANIFEST])
+    with zipfile.ZipFile(target, "w") as z:
+        for name, body in files.items():
+            z.writestr(root + name, body)
+    return target
+
+
+def entry_lines(files: dict[str, bytes]) -> tuple[str, list[dict]]:
+    header, *lines = files[fmt.ENTRIES].decode().splitlines()
+    return header, [json.loads(line) for line in lines]
+
+
+def put_entries(files: dict[str, bytes], header: str, entries: list[dict]) -> None:
+    files[fmt.ENTRIES] = "".join(f"{line}\n" for line in
+                                 [header, *(json.dumps(e) for e in entries)]).encode()
+
+
+def problem(path: Path, keys: ledger.KeyRing | None = None) -> fmt.Problem:
+    report = fmt.verify_archive(path, keys)
+    assert not report.ok and report.problem is not None
+    return report.problem
+
+
+# The package as exported -----------------------------------------------------------------
+
+def test_an_exported_year_verifies_with_the_ledger_alone(exported: Exported) -> None:
+    report = fmt.verify_archive(exported.path, ledger.KeyRing.from_directory(exported.key_dir))
+    assert report.ok, report.problem
+    assert any(f.startswith("entries: 1..") for f in report.facts)
+
+
+def test_the_package_holds_the_years_statements_as_pdf_a_and_csv(exported: Exported,
+                                                                  tmp_path: Path) -> None:
+    _, files = members(exported.path)
+    package = json.loads(files[fmt.PACKAGE])
+    kinds = {s["kind"] for s in package["statements"]}
+    assert kinds == {"progress", "attendance", "movement", "debts", "year-snapshot"}
+    for group in ("10А", "10Б"):
+        assert f"statements/progress-{group}.pdf" in files
+        assert f"statements/attendance-{group}.csv" in files
+    pdf = tmp_path / "progress.pdf"
+    pdf.write_bytes(files["statements/progress-10А.pdf"])
+    plain = tmp_path / "plain.pdf"
+    subprocess.run(["qpdf", "--stream-data=uncompress", "--object-streams=disable", str(pdf),
+                    str(plain)], check=True)
+    assert b'pdfaid:part="3"' in plain.read_bytes()  # PDF/A-3
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    position = next(s["position"] for s in package["statements"]
+                    if s["file"] == "statements/progress-10А.pdf")
+    assert "10А" in text and f"запись № {position}" in text
+
+
+def test_every_statement_names_the_checkpointed_journal_state(exported: Exported) -> None:
+    _, files = members(exported.path)
+    package = json.loads(files[fmt.PACKAGE])
+    for item in package["statements"]:
+        assert package["first_position"] - 1 <= item["position"] <= package["last_position"]
+        if item["file"].endswith(".csv"):
+            text = files[item["file"]].decode("utf-8-sig")
+            assert f"запись № {item['position']}, хеш {item['head']}" in text
+
+
+def test_sha256sum_and_openssl_accept_the_package_as_verify_md_says(
+        exported: Exported, tmp_path: Path) -> None:
+    with zipfile.ZipFile(exported.path) as z:
+        z.extractall(tmp_path)
+    package_dir = next(tmp_path.iterdir())
+    sums = subprocess.run(["sha256sum", "-c", "--strict", fmt.MANIFEST], cwd=package_dir,
+                          capture_output=True, text=True, check=False)
+    assert sums.returncode == 0, sums.stdout + sums.stderr
+    guide = (package_dir / fmt.GUIDE).read_text(encoding="utf-8")
+    # Every command of the Russian "by hand" section, as written, in the package directory.
+    by_hand = guide.split("## Проверка вручную")[1].split("---")[0]
+    commands = "\n".join(line[4:] for line in by_hand.splitlines()
+                         if line.startswith("    ") and not line.startswith("    unzip"))
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", commands], cwd=package_dir,
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("Signature Verified Successfully") == 2
+    _, entries = entry_lines(members(exported.path)[1])
+    first = entries[0]
+    assert f"{first['event_digest']}  -" in result.stdout
+    assert f"{first['entry_hash']}  -" in result.stdout
+
+
+def test_the_verifier_runs_from_a_copy_of_ledger_with_only_cryptography(
+        exported: Exported, tmp_path: Path) -> None:
+    """`python -m ledger verify-archive` from a copy of the ledger/ directory, with no
+    site-packages (-S) but cryptography and what it needs (cffi)."""
+    code = tmp_path / "code"
+    shutil.copytree(Path(ledger.__file__).parent, code / "ledger",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    site = tmp_path / "site"
+    site.mkdir()
+    import cffi
+    import cryptography
+
+    for module in (cryptography, cffi):
+        shutil.copytree(Path(module.__file__).parent, site / module.__name__)
+    backend = next(Path(cffi.__file__).parent.parent.glob("_cffi_backend*"))
+    shutil.copy(backend, site)
+    runner = ("import sys; sys.path[:0] = [sys.argv.pop(1), sys.argv.pop(1)]; "
+              "import runpy; runpy.run_module('ledger', run_name='__main__')")
+    result = subprocess.run([sys.executable, "-S", "-E", "-c", runner, str(code), str(site),
+                             "verify-archive", str(exported.path)], cwd=tmp_path,
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip().endswith(f"OK {exported.path.name}")
+    check = subprocess.run([sys.executable, "-S", "-E", "-c",
+                            "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]; "
+                            "import ledger.__main__; print(sorted(m for m in sys.modules "
+                            "if m.split('.')[0] in ('application', 'domain', 'api', "
+                            "'projections', 'eventsourcing', 'pydantic')))",
+                            str(code), str(site)], capture_output=True, text=True,
+                           check=False)
+    assert check.stdout.strip() == "[]", check.stdout + check.stderr
+
+
+def test_ejournal_verify_is_the_same_verifier(exported: Exported) -> None:
+    from ledger.__main__ import verify_main
+
+    assert verify_main([str(exported.path), "--keys", str(exported.key_dir)]) == 0
+
+
+def test_a_year_after_the_first_links_to_the_chain_before_it(
+        ejournal: Ejournal, school: School, clock: Clock, tmp_path: Path) -> None:
+    marked_year(school)
+    j = school.journal
+    year2 = j.setup.open_academic_year(school.admin, "2027/2028", date(2027, 9, 1),
+                                       date(2028, 5, 31), [
+        {"kind": "semester", "title": "1 семестр", "starts": date(2027, 9, 1),
+         "ends": date(2027, 12, 28)}])
+    clock.now = datetime(2027, 9, 2, 9, 0, tzinfo=UTC)
+    group = j.setup.form_group(school.admin, year2, "11А", None)
+    j.roster.transfer(school.admin, school.students[0], group,
+                      OrderRef("9-к", date(2027, 9, 1)), date(2027, 9, 2))
+    path = export(ejournal, school, tmp_path / "second.zip", "2027/2028")
+    report = fmt.verify_archive(path)
+    assert report.ok, report.problem
+    _, files = members(path)
+    package, link = json.loads(files[fmt.PACKAGE]), json.loads(files[fmt.LINK])
+    assert package["first_position"] > 1
+    assert link["previous"]["position"] == package["first_position"] - 1
+    assert len(link["frontier"]) == (package["first_position"] - 1).bit_count()
+    # Events recorded before the year's first journal day are not in it; the one before
+    # the package was.
+    _, entries = entry_lines(files)
+    days = [json.loads(base64.b64decode(e["event"]["state_b64"]))["act"]["_data_"]
+            ["local_date"]["_data_"] for e in entries]
+    assert min(days) >= "2027-09-01"
+    previous = ejournal.backend.chain_reader(school.slug).entries_between(
+        package["first_position"] - 1, package["first_position"] - 1)[0]
+    assert previous.event is not None
+    assert json.loads(previous.event.state)["act"]["_data_"]["local_date"]["_data_"] < \
+        "2027-09-01"
+
+
+def test_a_year_without_entries_is_refused(ejournal: Ejournal, school: School,
+                                          tmp_path: Path) -> None:
+    school.journal.setup.open_academic_year(school.admin, "2027/2028", date(2027, 9, 1),
+                                            date(2028, 5, 31), [
+        {"kind": "semester", "title": "1 семестр", "starts": date(2027, 9, 1),
+         "ends": date(2027, 12, 28)}])
+    with pytest.raises(ArchiveRefused):
+        export(ejournal, school, tmp_path / "empty.zip", "2027/2028")
+    assert not (tmp_path / "empty.zip").exists()
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_an_unknown_year_is_not_found(ejournal: Ejournal, school: School,
+                                      tmp_path: Path) -> None:
+    with pytest.raises(NotFound):
+        export(ejournal, school, tmp_path / "x.zip", "1999/2000")
+
+
+# The tamper catalogue, on an exported package ----------------------------------------------
+
+def test_an_edited_statement_is_named_by_its_digest(exported: Exported, tmp_path: Path) -> None:
+    def edit(files: dict[str, bytes]) -> None:
+        files["statements/progress-10А.pdf"] += b"%"
+
+    p = problem(repack(exported.path, tmp_path / "t.zip", edit, manifest=False))
+    assert p.member == "statements/progress-10А.pdf" and "SHA-256" in p.what
+
+
+def test_an_edited_csv_with_its_manifest_hash_fixed_up_fails_the_signature(
+        exported: Exported, tmp_path: Path) -> None:
+    def edit(files: dict[str, bytes]) -> None:
+        files["statements/progress-10А.csv"] += "Иванова Анна;5\r\n".encode()
+
+    p = problem(repack(exported.path, tmp_path / "t.zip", edit))
+    assert p.member == fmt.SIGNATURE
+
+
+def test_an_edited_manifest_fails_the_signature(exported: Exported, tmp_path: Path) -> None:
+    def edit(files: dict[str, bytes]) -> None:
+        files[fmt.MANIFEST] = files[fmt.MANIFEST].replace(b"0", b"1", 1)
+
+    assert problem(repack(exported.path, tmp_path / "t.zip", edit,
+                          manifest=False)).member == fmt.SIGNATURE
+
+
+def test_a_member_the_manifest_does_not_list_is_caught(exported: Exported,
+                                                       tmp_path: Path) -> None:
+    def edit(files: dict[str, bytes]) -> None:
+        files["statements/extra.csv"] = b"1;2"
+
+    p = problem(repack(exported.path, tmp_path / "t.zip", edit, manifest=False))
+    assert p.member == "statements/extra.csv" and "not listed" in p.what
+
+
+def _tamper_entries(exported: Exported, tmp_path: Path,
+                    change: Callable[[list[dict]], list[dict]]) -> fmt.Problem:
+    def edit(files: dict[str, bytes]) -> None:
+        header, entries = entry_lines(files)
+        put_entries(files, header, change(entries))
+
+    return problem(repack(exported.path, tmp_path / "t.zip", edit, key_dir=exported.key_dir))
+
+
+def _state(entry: dict, old: bytes, new: bytes) -> dict:
+    state = base64.b64decode(entry["event"]["state_b64"])
+    assert old in state
+    entry["event"]["state_b64"] = base64.b64encode(state.replace(old, new)).decode()
+    return entry
+
+
+def _mark_at(entries: list[dict]) -> int:
+    return next(i for i, e in enumerate(entries) if e["event"]["topic"].endswith("MarkRecorded"))
+
+
+def test_a_changed_entry_is_named_by_position(exported: Exported, tmp_path: Path) -> None:
+    def change(entries: list[dict]) -> list[dict]:
+        _state(entries[_mark_at(entries)], b'"value":"4"', b'"value":"5"')
+        return entries
+
+    p = _tamper_entries(exported, tmp_path, change)
+    _, entries = entry_lines(members(exported.path)[1])
+    assert (p.member, p.position) == (fmt.ENTRIES, entries[_mark_at(entries)]["position"])
+    assert p.what.startswith("changed")
+
+
+def test_a_removed_middle_entry_is_missing(exported: Exported, tmp_path: Path) -> None:
+    p = _tamper_entries(exported, tmp_path, lambda e: e[:10] + e[11:])
+    assert (p.member, p.position) == (fmt.ENTRIES, 11) and p.what.startswith("missing")
+
+
+def test_removed_newest_entries_no_longer_reach_the_checkpoint(exported: Exported,
+                                                                tmp_path: Path) -> None:
+    p = _tamper_entries(exported, tmp_path, lambda e: e[:-3])
+    assert p.member == fmt.ENTRIES and "not at" in p.what
+
+
+def test_reordered_entries_are_caught(exported: Exported, tmp_path: Path) -> None:
+    def change(entries: list[dict]) -> list[dict]:
+        entries[5], entries[6] = entries[6], entries[5]
+        return entries
+
+    p = _tamper_entries(exported, tmp_path, change)
+    assert (p.member, p.position) == (fmt.ENTRIES, 6)
+
+
+def test_swapped_payloads_are_caught(exported: Exported, tmp_path: Path) -> None:
+    def change(entries: list[dict]) -> list[dict]:
+        entries[7]["event"], entries[8]["event"] = entries[8]["event"], entries[7]["event"]
+        return entries
+
+    p = _tamper_entries(exported, tmp_path, change)
+    assert (p.member, p.position) == (fmt.ENTRIES, 8)
+
+
+def test_a_forged_signature_is_caught(exported: Exported, tmp_path: Path) -> None:
+    def change(entries: list[dict]) -> list[dict]:
+        entries[4]["signature"] = "00" * 64
+        return entries
+
+    p = _tamper_entries(exported, tmp_path, change)
+    assert (p.position, p.what.split(":")[0]) == (5, "bad_signature")
+
+
+def test_an_entry_signed_by_an_unknown_key_is_caught(exported: Exported,
+                                                     tmp_path: Path) -> None:
+    stranger = ledger.Signer(Ed25519PrivateKey.generate())
+
+    def change(entries: list[dict]) -> list[dict]:
+        entries[2]["key_id"] = stranger.key_id
+        entries[2]["signature"] = stranger.sign(bytes.fromhex(entries[2]["entry_hash"])).hex()
+        return entries
+
+    p = _tamper_entries(exported, tmp_path, change)
+    assert (p.position, p.what.split(":")[0]) == (3, "unknown_key")
+
+
+def test_a_checkpoint_for_another_origin_is_refused(exported: Exported, tmp_path: Path) -> None:
+    signer = ledger.Signer.from_directory(exported.key_dir)
+
+    def edit(files: dict[str, bytes]) -> None:
+        note = ledger.Checkpoint.parse(ledger.parse_note(files[fmt.CHECKPOINT].decode()).text)
+        files[fmt.CHECKPOINT] = ledger.sign_checkpoint(
+            ledger.Checkpoint("ejournal.example/other", note.size, note.root),
+            [signer.note_signer("ejournal.example/other")]).encode()
+
+    p = problem(repack(exported.path, tmp_path / "t.zip", edit, key_dir=exported.key_dir))
+    assert p.member == fmt.CHECKPOINT
+
+
+def test_a_rewritten_link_to_the_chain_before_breaks_the_root(exported: Exported,
+                                                               tmp_path: Path) -> None:
+    def edit(files: dict[str, bytes]) -> None:
+        header, entries = entry_lines(files)
+        package = json.loads(files[fmt.PACKAGE])
+        # Claim the package starts later: drop the first entry into a forged "previous".
+        first = entries.pop(0)
+        package["first_position"] = 2
+        files[fmt.PACKAGE] = json.dumps(package).encode()
+        files[fmt.LINK] = json.dumps({"frontier": [base64.b64encode(
+            b"\x11" * 32).decode()], "previous": {
+                "position": 1, "prev_hash": first["prev_hash"],
+                "event_digest": first["event_digest"], "entry_hash": first["entry_hash"],
+                "inclusion_proof": []}}).encode()
+        put_entries(files, header, entries)
+
+    p = problem(repack(exported.path, tmp_path / "t.zip", edit, key_dir=exported.key_dir))
+    assert p.member == fmt.ENTRIES and "Merkle root" in p.what
+
+
+def test_a_statement_claiming_another_journal_state_is_caught(exported: Exported,
+                                                              tmp_path: Path) -> None:
+    def edit(files: dict[str, bytes]) -> None:
+        package = json.loads(files[fmt.PACKAGE])
+        package["statements"][0]["position"] -= 1
+        files[fmt.PACKAGE] = json.dumps(package).encode()
+
+    p = problem(repack(exported.path, tmp_path / "t.zip", edit, key_dir=exported.key_dir))
+    assert p.member.startswith("statements/")
+
+
+def test_keys_the_auditor_does_not_trust_are_refused(exported: Exported) -> None:
+    stranger = ledger.Signer(Ed25519PrivateKey.generate())
+    ring = ledger.KeyRing({stranger.key_id: stranger.public_key_raw})
+    assert problem(exported.path, ring).member == fmt.SIGNATURE
+
+
+@pytest.mark.parametrize("garbage", [b"", b"PK\x03\x04 not a zip", b"\x00" * 1000])
+def test_a_file_that_is_not_a_package_is_a_problem_not_a_crash(tmp_path: Path,
+                                                                garbage: bytes) -> None:
+    path = tmp_path / "bad.zip"
+    path.write_bytes(garbage)
+    assert problem(path).member == "bad.zip"
+
+
+def test_a_package_with_unsafe_member_names_is_refused(exported: Exported,
+                                                       tmp_path: Path) -> None:
+    root, files = members(exported.path)
+    target = tmp_path / "evil.zip"
+    with zipfile.ZipFile(target, "w") as z:
+        for name, body in files.items():
+            z.writestr(root + name, body)
+        z.writestr(root + "../escape.txt", b"x")
+    assert ".." in str(problem(target)) or "safe" in str(problem(target))
+
+
+def test_the_manifest_format_is_strict() -> None:
+    good = fmt.manifest_text({"a/b.csv": "0" * 64})
+    assert fmt.parse_manifest(good) == {"a/b.csv": "0" * 64}
+    for bad in (b"", b"x  a\n", good + good, good.replace(b"  ", b" *"),
+                ("0" * 64 + "  ../a\n").encode(), ("0" * 64 + "  /etc/passwd\n").encode()):
+        with pytest.raises(ledger.ManifestError):
+            fmt.parse_manifest(bad)
+
+
+def test_the_manifest_signing_key_signs_only_manifests(key_dir: Path) -> None:
+    signer = ledger.Signer.from_directory(key_dir)
+    with pytest.raises(ledger.ManifestError):
+        signer.sign_manifest(b"ejournal.example/x\n1\n")
+
+
+def test_the_guide_is_in_russian_and_english(exported: Exported) -> None:
+    guide = members(exported.path)[1][fmt.GUIDE].decode()
+    assert "Проверка программой" in guide and "With the bundled verifier" in guide
+    assert re.search(r"ejournal-verify", guide)
