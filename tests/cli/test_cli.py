@@ -157,3 +157,24 @@ def test_an_auditor_is_appointed_with_a_basis_and_no_staff_role(
                  "--role", "auditor"]) == 2
     assert main(["users", "add", "--institution", "lyceum", "--full-name", "Орлова Вера",
                  "--role", "auditor", "--role", "director", "--basis", "Приказ"]) == 2
+
+
+def test_archive_export_writes_a_package_that_archive_verify_accepts(
+        env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["init"]) == 0
+    assert main(["demo"]) == 0
+    capsys.readouterr()
+    out = env / "archive" / "demo-2026.zip"
+    year = Ejournal(get_settings())
+    try:
+        title = next(iter(year.journal("demo").institution().years.values())).title
+    finally:
+        year.close()
+    assert main(["archive", "export", "--institution", "demo", "--year", title,
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert str(out) in printed and "ejournal.example/demo" in printed
+    assert main(["archive", "verify", str(out), "--keys", str(env / "keys")]) == 0
+    assert capsys.readouterr().out.strip().endswith(f"OK {out.name}")
+    out.write_bytes(out.read_bytes()[:-100])  # cut short
+    assert main(["archive", "verify", str(out)]) == 1
