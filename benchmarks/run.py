@@ -37,7 +37,7 @@ from application.storage.directory import InstitutionEntry
 from application.storage.layout import EVENTS_TABLE, schema_of
 from application.storage.postgres import LedgeredPostgresRecorder
 from application.store import InstitutionStore
-from benchmarks import http, year
+from benchmarks import http, proofs, year
 from domain.institution import Institution
 from domain.values import MarkValue, OrderRef, Role
 
@@ -267,6 +267,7 @@ def main() -> int:
     ej = Ejournal(Settings(database_url=PG_URL, key_dir=keys), lambda: CLOCK, owner=True)
     try:
         run(ej)
+        proofs.run(PG_URL, log)
         if os.environ.get("EJOURNAL_BENCH_YEAR", "1") != "0":
             with tempfile.TemporaryDirectory() as tmp:
                 year.run_year(f"sqlite:///{Path(tmp) / 'year.sqlite3'}", "SQLite",

@@ -8,7 +8,9 @@ use cases on one database, measured as the year grows and once it is complete.
   read models, with a projection runner polling as in `ejournal serve`;
 - statement latency p50/p99: a group's progress, attendance (JSON and PDF), the
   institution's movement statement (JSON), and an institution-wide statement's peak
-  memory at mid-year and at the end."""
+  memory at mid-year and at the end;
+- the year-end archive package at mid-year and at the end: MiB/s and entries/s written,
+  peak memory, and ejournal-verify's rate on it."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import statistics
 import tempfile
 import time
 import tracemalloc
+import zipfile
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -26,10 +29,12 @@ import ledger
 from api.demo_year import SimulatedClock, YearLoader, load_year
 from api.documents import render
 from application.actors import Actor
+from application.archive import ArchiveExport
 from application.config import Settings
 from application.readmodels import ProjectionRunner
 from application.service import Ejournal
 from domain.values import MarkValue, Role
+from ledger.archive import verify_archive
 
 
 def log(msg: str) -> None:
@@ -71,6 +76,7 @@ class Probe:
         self.latency: dict[str, list[float]] = {}
         self.rebuild_peak: dict[str, int] = {}
         self.statement_peak: dict[str, int] = {}
+        self.export: dict[str, str] = {}
         self.days = 0
 
     def __call__(self, loader: YearLoader, index: int, day: date) -> None:
@@ -93,6 +99,36 @@ class Probe:
             _, self.rebuild_peak[moment] = peak_memory(j.read_models.rebuild)
             _, self.statement_peak[moment] = peak_memory(
                 lambda: j.statements.movement(loader.director, loader.plan.starts, day))
+            self.export[moment] = archive_export(loader.ej, loader.slug, year_title(loader.plan))
+
+
+def year_title(plan: Any) -> str:
+    return f"{plan.starts.year}/{plan.ends.year}"
+
+
+def archive_export(ej: Ejournal, slug: str, title: str) -> str:
+    """Exports the year's archive package twice (timed; then under tracemalloc for the
+    peak) and verifies it: the figures as one line."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "year.zip"
+        t0 = time.perf_counter()
+        report = ArchiveExport(ej, render).export_year(slug, title, out)
+        seconds = time.perf_counter() - t0
+        size = out.stat().st_size
+        entries_bytes = zipfile.ZipFile(out).getinfo(
+            next(n for n in zipfile.ZipFile(out).namelist() if n.endswith("entries.jsonl"))
+        ).file_size
+        _, peak = peak_memory(lambda: ArchiveExport(ej, render).export_year(slug, title, out))
+        t0 = time.perf_counter()
+        verified = verify_archive(out)
+        verify_seconds = time.perf_counter() - t0
+    n = report.last - report.first + 1
+    return (f"{n} entries, {report.statements} statement files, {size / 2**20:.1f} MiB zip "
+            f"({entries_bytes / 2**20:.0f} MiB of entries) in {seconds:.1f} s = "
+            f"{size / 2**20 / seconds:.2f} MiB/s written, {n / seconds:.0f} entries/s; "
+            f"peak Python memory {peak / 2**20:.1f} MiB; verify "
+            f"{'OK' if verified.ok else 'FAILED'} in {verify_seconds:.1f} s "
+            f"({n / verify_seconds:.0f} entries/s)")
 
 
 def run_year(url: str, label: str, slug: str, groups: int = 30) -> None:
@@ -113,6 +149,11 @@ def run_year(url: str, label: str, slug: str, groups: int = 30) -> None:
     log(f"   loaded {events} events in {load_seconds:.0f} s ({events / load_seconds:.0f}"
         f" events/s through the use cases): " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
+    log("   archive export (ejournal archive export: statements PDF/A + CSV, entries, "
+        "checkpoint), then ejournal-verify:")
+    probe.export["end"] = archive_export(ej, slug, year_title(YearPlan.last_complete(date.today())))
+    for moment, line in probe.export.items():
+        log(f"     {moment:10}: {line}")
     log("   mark command latency as the year grows (same institution):")
     for moment, lat in probe.latency.items():
         log(f"     {moment:10}: p50 {ms(statistics.median(lat))}, p95 {ms(pct(lat, .95))}"
