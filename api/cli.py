@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -199,7 +200,25 @@ def cmd_ledger_verify(args: argparse.Namespace, settings: Settings) -> int:
             def progress(n: int, slug: str = slug) -> None:
                 print(f"  {slug}: проверено {n} записей…", file=sys.stderr, flush=True)
 
-            report = ejournal.verify(slug, keyring, progress=progress)
+            if args.links_only:
+                links, checkpoint = ejournal.verify_links(slug, keyring, progress=progress)
+                seconds = time.monotonic() - started
+                if not links.ok:
+                    failed = True
+                    f = links.failure
+                    assert f is not None
+                    print(f"{slug}: FAILED at position {f.position}: {f.kind.value}: "
+                          f"{f.detail}")
+                    continue
+                signed = (f"entries 1..{checkpoint.size} authenticated by the checkpoint "
+                          f"signed for {checkpoint.origin}" if checkpoint else
+                          "no signed checkpoint: nothing authenticated")
+                rest = links.count - (checkpoint.size if checkpoint else 0)
+                print(f"{slug}: LINKS OK {links.count} entries, head {links.head.position}:"
+                      f"{links.head.entry_hash.hex()} ({seconds:.1f} s); {signed}"
+                      + (f"; the last {rest} linked only" if rest else ""))
+                continue
+            report = ejournal.verify(slug, keyring, progress=progress, workers=args.workers)
             seconds = time.monotonic() - started
             if report.ok:
                 print(f"{slug}: OK {report.count} entries, head "
@@ -355,6 +374,11 @@ def parser() -> argparse.ArgumentParser:
     verify.add_argument("--verifier-key", action="append", metavar="KEY",
                         help="ключ проверки контрольной точки (ejournal ledger verifier-key); "
                              "по умолчанию ключи из --keys под именем журнала")
+    verify.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="процессов для проверки подписей (по умолчанию — ядер)")
+    verify.add_argument("--links-only", action="store_true",
+                        help="без подписи каждой записи: хеши, связи и корень дерева против "
+                             "последней подписанной контрольной точки (быстро)")
     verify.set_defaults(func=cmd_ledger_verify)
     checkpoint = led.add_parser("checkpoint", help="подписать (если дерево выросло) и "
                                                    "напечатать последнюю контрольную точку")

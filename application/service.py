@@ -42,6 +42,9 @@ class NotExtended(Exception):
     """The current log does not extend an auditor's checkpoint: truncated or rewritten."""
 
 
+PARALLEL_FROM = 20_000  # entries: below, a process pool costs more than it saves
+
+
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -157,16 +160,23 @@ class Ejournal:
 
     # Integrity -------------------------------------------------------------------------
     def verify(self, slug: str, keyring: ledger.KeyRing,
-               progress: Callable[[int], None] | None = None) -> ledger.VerifyReport:
+               progress: Callable[[int], None] | None = None, *,
+               workers: int = 1) -> ledger.VerifyReport:
         """Re-reads the institution's stored events and ledger, recomputes every hash,
-        checks every link and signature; then looks for events outside the ledger."""
+        checks every link and signature (in `workers` processes if more than one, with
+        the same verdicts); then looks for events outside the ledger."""
         entry = self.backend.directory.institution(slug)
         if entry is None:
             raise NotFound(f"Организация «{slug}» не найдена.")
         chain_id = chain_id_of(entry.institution_id)
         reader = self.backend.chain_reader(slug)
-        report = ledger.verify(chain_id, reader.entries(), keyring,
-                               locate_digest=reader.locate, progress=progress)
+        if workers > 1 and reader.tree_size()[0] >= PARALLEL_FROM:
+            report = ledger.verify_parallel(chain_id, reader.entries(), keyring,
+                                            workers=workers, reread=reader.entries_from,
+                                            locate_digest=reader.locate, progress=progress)
+        else:
+            report = ledger.verify(chain_id, reader.entries(), keyring,
+                                   locate_digest=reader.locate, progress=progress)
         if not report.ok:
             return report
         stray = reader.first_unledgered()
@@ -181,6 +191,56 @@ class Ejournal:
             detail=f"event {originator_id} v{version} (row {notification_id}) "
                    "is not in the ledger",
         ))
+
+    def verify_links(self, slug: str, keyring: ledger.KeyRing,
+                     progress: Callable[[int], None] | None = None
+                     ) -> tuple[ledger.LinkReport, ledger.Checkpoint | None]:
+        """Without per-entry signatures: recomputes every digest, entry hash and link
+        against the stored values and the Merkle root, and authenticates the entries up
+        to the newest stored checkpoint that a trusted key signs (one signature covers
+        them all). Returns the report (a root mismatch is its failure) and that
+        checkpoint (None: nothing is authenticated, only linked)."""
+        entry = self.backend.directory.institution(slug)
+        if entry is None:
+            raise NotFound(f"Организация «{slug}» не найдена.")
+        chain_id = chain_id_of(entry.institution_id)
+        reader = self.backend.chain_reader(slug)
+        checkpoint = self._newest_signed_checkpoint(reader, keyring)
+        sizes = [checkpoint.size] if checkpoint is not None else []
+        report = ledger.verify_links(chain_id, reader.entries(), roots_at=sizes,
+                                     progress=progress)
+        if report.ok and checkpoint is not None:
+            root = report.roots.get(checkpoint.size)
+            if root != checkpoint.root:
+                failure = ledger.Failure(
+                    min(checkpoint.size, report.count + 1), ledger.FailureKind.CHANGED,
+                    f"the chain's Merkle root at size {checkpoint.size} is not the signed "
+                    "checkpoint's: history before it was rewritten or cut")
+                report = replace(report, ok=False, failure=failure)
+        return report, checkpoint
+
+    @staticmethod
+    def _newest_signed_checkpoint(reader: ChainReader, keyring: ledger.KeyRing
+                                  ) -> ledger.Checkpoint | None:
+        """The newest stored checkpoint whose note a trusted key signs under its origin
+        and whose size is its row's (rows are not trusted: the runtime role inserts)."""
+        def opened(size: int, origin: str, note: str) -> ledger.Checkpoint | None:
+            try:
+                cp = ledger.open_checkpoint(note, keyring.note_verifiers(origin),
+                                            origin=origin)
+            except ledger.NoteError:
+                return None
+            return cp if cp.size == size else None
+
+        latest = reader.latest_checkpoint()
+        if latest is not None and (found := opened(latest[0], latest[1], latest[3])):
+            return found
+        best, after = None, 0
+        while page := reader.checkpoints(after, 1000):
+            for size, origin, _root, note, _at in page:
+                best = opened(size, origin, note) or best
+            after = page[-1][0]
+        return best
 
     # The Merkle tree and checkpoints (ADR 0011) ----------------------------------------
     def log_origin(self, slug: str, origin: str | None = None) -> str:

@@ -78,6 +78,7 @@ from ledger.note import (
     sign_checkpoint,
     sign_note,
 )
+from ledger.parallel import LinkReport, verify_links, verify_parallel
 from ledger.receipt import RECEIPT_FORMAT, ReceiptEntry, VerifiedReceipt, make_receipt, open_receipt
 
 __all__ = [
@@ -99,6 +100,7 @@ __all__ = [
     "KeyNotFound",
     "KeyRing",
     "LedgerError",
+    "LinkReport",
     "ManifestError",
     "MerkleError",
     "MerkleFrontier",
@@ -153,4 +155,6 @@ __all__ = [
     "verify",
     "verify_consistency",
     "verify_inclusion",
+    "verify_links",
+    "verify_parallel",
 ]

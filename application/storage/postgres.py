@@ -418,6 +418,12 @@ class PostgresChainReader:
         self.sql_nodes = SQL(
             "SELECT n.level, n.idx, n.hash FROM unnest(%s::smallint[], %s::bigint[])"
             " AS k(level, idx) JOIN {s}.merkle_nodes n USING (level, idx)").format(s=s)
+        self.sql_from = SQL(
+            "SELECT l.position, l.prev_hash, l.event_digest, l.entry_hash, l.key_id,"
+            " l.signature, e.originator_id, e.originator_version, e.topic, e.state"
+            " FROM {s}.ledger l LEFT JOIN {s}.{e} e ON e.notification_id = l.notification_id"
+            " WHERE l.position >= %s ORDER BY l.position"
+        ).format(s=s, e=e)
         self.sql_range = SQL(
             "SELECT l.position, l.prev_hash, l.event_digest, l.entry_hash, l.key_id,"
             " l.signature, e.originator_id, e.originator_version, e.topic, e.state"
@@ -442,6 +448,15 @@ class PostgresChainReader:
               conn.cursor(name="ejournal_verify") as cur):
             cur.itersize = 2000
             cur.execute(self.sql_entries)
+            for row in cur:
+                yield stored_entry(row)
+
+    def entries_from(self, position: int) -> Iterator[ledger.StoredEntry]:
+        """The entries from `position` on, streamed (to diagnose a failure again)."""
+        with (Connection.connect(self.conninfo) as conn, conn.transaction(),
+              conn.cursor(name="ejournal_reverify") as cur):
+            cur.itersize = 2000
+            cur.execute(self.sql_from, (position,))
             for row in cur:
                 yield stored_entry(row)
 

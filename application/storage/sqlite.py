@@ -139,6 +139,7 @@ SELECT_ENTRIES = (
     " FROM ledger l LEFT JOIN stored_events e ON e.rowid = l.notification_id"
     " ORDER BY l.position"
 )
+SELECT_FROM = SELECT_ENTRIES.replace(" ORDER BY", " WHERE l.position >= ? ORDER BY")
 SELECT_RANGE = SELECT_ENTRIES.replace(" ORDER BY", " WHERE l.position BETWEEN ? AND ? ORDER BY")
 SELECT_EVENT_ENTRY = SELECT_ENTRIES.replace(
     " ORDER BY l.position", " WHERE e.originator_id = ? AND e.originator_version = ?")
@@ -304,6 +305,12 @@ class SQLiteChainReader:
     def entries(self) -> Iterator[ledger.StoredEntry]:
         with closing(self._connect()) as conn:
             for row in conn.execute(SELECT_ENTRIES):
+                yield stored_entry(row)
+
+    def entries_from(self, position: int) -> Iterator[ledger.StoredEntry]:
+        """The entries from `position` on, streamed (to diagnose a failure again)."""
+        with closing(self._connect()) as conn:
+            for row in conn.execute(SELECT_FROM, (position,)):
                 yield stored_entry(row)
 
     def first_unledgered(self) -> tuple[int, str, int, int] | None:

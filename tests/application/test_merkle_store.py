@@ -267,3 +267,46 @@ def test_no_checkpoint_is_signed_over_a_history_that_does_not_verify(
     code, out, err = run(capsys, "ledger", "checkpoint", "--institution", cli)
     assert code == 1 and out == "" and "не подписана" in err
     assert raw.count("checkpoints") == 0
+
+
+def forge_a_mark(ejournal: Ejournal, school: School) -> None:
+    raw = RawDb(ejournal, school.slug)
+    _, nid = raw.position_of("MarkRecorded", 1)
+    state = bytes(raw.run("SELECT state FROM {events} WHERE {nid} = ?", (nid,))[0][0])
+    forged = state.replace(b'"value":"4"', b'"value":"5"')
+    assert forged != state
+    raw.run("UPDATE {events} SET state = ? WHERE {nid} = ?", (forged, nid))
+
+
+def test_links_only_verification_authenticates_through_the_signed_checkpoint(
+        ejournal: Ejournal, school: School) -> None:
+    marked = marked_school(school)
+    ejournal.checkpoint(marked.slug)
+    keyring = ledger.KeyRing.from_directory(ejournal.settings.key_dir)
+    report, checkpoint = ejournal.verify_links(marked.slug, keyring)
+    assert report.ok and checkpoint is not None and checkpoint.size == report.count
+
+
+def test_links_only_verification_catches_an_edit_it_cannot_rehash(
+        ejournal: Ejournal, school: School) -> None:
+    marked = marked_school(school)
+    ejournal.checkpoint(marked.slug)
+    forge_a_mark(ejournal, marked)
+    keyring = ledger.KeyRing.from_directory(ejournal.settings.key_dir)
+    report, _ = ejournal.verify_links(marked.slug, keyring)
+    assert not report.ok and report.failure is not None
+    assert report.failure.kind == ledger.FailureKind.CHANGED
+
+
+def test_verification_in_worker_processes_finds_what_one_process_finds(
+        ejournal: Ejournal, school: School, monkeypatch: pytest.MonkeyPatch) -> None:
+    import application.service
+
+    marked = marked_school(school)
+    monkeypatch.setattr(application.service, "PARALLEL_FROM", 1)
+    keyring = ledger.KeyRing.from_directory(ejournal.settings.key_dir)
+    assert ejournal.verify(marked.slug, keyring, workers=2).ok
+    forge_a_mark(ejournal, marked)
+    failed = ejournal.verify(marked.slug, keyring)
+    assert not failed.ok
+    assert ejournal.verify(marked.slug, keyring, workers=2) == failed
