@@ -239,7 +239,10 @@ def cmd_ledger_checkpoint(args: argparse.Namespace, settings: Settings) -> int:
     try:
         note = ejournal.checkpoint(args.institution, args.origin)
         if settings.tsa_url:  # ADR 0013: a token, or a warning; the checkpoint stands
-            _report_timestamps(ejournal.timestamp(args.institution), sys.stderr)
+            try:
+                _report_timestamps(ejournal.timestamp(args.institution), sys.stderr)
+            except Exception as error:  # e.g. the store: still no reason to hide the note
+                print(f"Метка времени не получена: {error!r}", file=sys.stderr)
     except (CheckpointRefused, TreeIncomplete, IntegrityAlarm) as error:
         print(f"Контрольная точка не подписана: {error}", file=sys.stderr)
         return 1
