@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -46,12 +47,17 @@ class Projections:
 class DailyCheckpoints(threading.Thread):
     """Signs a checkpoint of each institution being served once per local day — at
     start-up, then at the first check after each local midnight (ADR 0011); a failure is
-    logged and tried again at the next check."""
+    logged and tried again at the next check. With a timestamp authority configured, then
+    asks it for the tokens the checkpoints lack (ADR 0013); while it fails, again every
+    `stamp_retry` seconds — the checkpoint is signed and kept meanwhile."""
 
-    def __init__(self, ejournal: Ejournal, runners: Projections, every: float = 60.0) -> None:
+    def __init__(self, ejournal: Ejournal, runners: Projections, every: float = 60.0,
+                 stamp_retry: float = 900.0) -> None:
         super().__init__(name="daily-checkpoints", daemon=True)
         self.ejournal, self.runners, self.every = ejournal, runners, every
         self.signed_on: dict[str, object] = {}
+        self.stamp_retry = stamp_retry
+        self.stamp_at: dict[str, float] = {}  # slug → when to ask the TSA (monotonic)
         self._stop_event = threading.Event()
 
     def run(self) -> None:
@@ -62,9 +68,28 @@ class DailyCheckpoints(threading.Thread):
                     if self.signed_on.get(slug) != today:
                         self.ejournal.checkpoint(slug)
                         self.signed_on[slug] = today
+                        self.stamp_at[slug] = 0.0
                 except Exception:
                     log.exception("daily checkpoint of %s failed", slug)
+                self._timestamp(slug)
             self._stop_event.wait(self.every)
+
+    def _timestamp(self, slug: str) -> None:
+        if not self.ejournal.settings.tsa_url or time.monotonic() < self.stamp_at.get(
+                slug, float("inf")):
+            return
+        try:
+            outcome = self.ejournal.timestamp(slug)
+        except Exception:
+            log.exception("timestamping the checkpoints of %s failed", slug)
+            outcome = None
+        if outcome is not None and not outcome.missing:
+            del self.stamp_at[slug]
+            return
+        if outcome is not None:
+            log.warning("%s: %d checkpoints without a timestamp (%s); asking again in %.0f s",
+                        slug, len(outcome.missing), outcome.error, self.stamp_retry)
+        self.stamp_at[slug] = time.monotonic() + self.stamp_retry
 
     def stop(self) -> None:
         self._stop_event.set()

@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 from urllib.parse import urlsplit
 from uuid import UUID
 
@@ -17,6 +18,7 @@ from application.integrity import IntegrityAlarm
 from application.service import CheckpointRefused, Ejournal, NotExtended, ensure_key
 from application.storage.layout import PostgresBackend, ensure_database
 from application.storage.tree import TreeIncomplete
+from application.timestamping import TimestampOutcome, load_roots, verify_token
 from domain.errors import DomainError
 
 
@@ -255,6 +257,11 @@ def cmd_ledger_checkpoint(args: argparse.Namespace, settings: Settings) -> int:
     ejournal = _open(settings)
     try:
         note = ejournal.checkpoint(args.institution, args.origin)
+        if settings.tsa_url:  # ADR 0013: a token, or a warning; the checkpoint stands
+            try:
+                _report_timestamps(ejournal.timestamp(args.institution), sys.stderr)
+            except Exception as error:  # e.g. the store: still no reason to hide the note
+                print(f"Метка времени не получена: {error!r}", file=sys.stderr)
     except (CheckpointRefused, TreeIncomplete, IntegrityAlarm) as error:
         print(f"Контрольная точка не подписана: {error}", file=sys.stderr)
         return 1
@@ -262,6 +269,53 @@ def cmd_ledger_checkpoint(args: argparse.Namespace, settings: Settings) -> int:
         ejournal.close()
     sys.stdout.write(note)  # the signed note exactly
     return 0
+
+
+def _report_timestamps(outcome: TimestampOutcome, out: TextIO) -> None:
+    for size, origin, gen_time in outcome.stamped:
+        print(f"Метка времени: {origin} size {size}, genTime {gen_time.isoformat()}",
+              file=out)
+    if outcome.missing:
+        print(f"Метки времени нет у {len(outcome.missing)} контрольных точек (последняя: "
+              f"{outcome.missing[-1][1]} size {outcome.missing[-1][0]}): {outcome.error}. "
+              "Повторить: ejournal ledger timestamp --institution …", file=sys.stderr)
+
+
+def cmd_ledger_timestamp(args: argparse.Namespace, settings: Settings) -> int:
+    """Tokens for the checkpoints that have none (ADR 0013); --out: the latest one's."""
+    ejournal = _open(settings)
+    try:
+        outcome = ejournal.timestamp(args.institution)
+        latest = ejournal.latest_timestamp(args.institution)
+    finally:
+        ejournal.close()
+    _report_timestamps(outcome, sys.stdout)
+    if latest is None:
+        print("Контрольных точек ещё нет: ejournal ledger checkpoint --institution …",
+              file=sys.stderr)
+        return 1
+    if args.out:
+        if latest[1] is None:
+            print("У последней контрольной точки нет метки времени.", file=sys.stderr)
+            return 1
+        Path(args.out).write_bytes(latest[1])
+        print(f"{args.out}: метка времени последней контрольной точки ({len(latest[1])} "
+              "байт, DER TimeStampResp)")
+    return 1 if outcome.missing else 0
+
+
+def cmd_ledger_verify_timestamp(args: argparse.Namespace, settings: Settings) -> int:
+    """A token against the checkpoint note's bytes and the trusted TSA roots."""
+    try:
+        note = Path(args.checkpoint).read_bytes()
+        token = Path(args.token).read_bytes()
+        roots = load_roots(Path(args.roots))
+    except (OSError, ValueError) as error:
+        print(f"Не прочитано: {error}", file=sys.stderr)
+        return 2
+    check = verify_token(note, token, roots)
+    print(check)
+    return 0 if check.ok else 1
 
 
 def cmd_ledger_verifier_key(args: argparse.Namespace, settings: Settings) -> int:
@@ -386,6 +440,19 @@ def parser() -> argparse.ArgumentParser:
     checkpoint.add_argument("--origin", help="имя журнала (по умолчанию "
                                              "EJOURNAL_LOG_ORIGIN_PREFIX/код организации)")
     checkpoint.set_defaults(func=cmd_ledger_checkpoint)
+    stamp = led.add_parser("timestamp", help="получить у TSA (EJOURNAL_TSA_URL) метки "
+                                             "времени контрольных точек, у которых их нет")
+    stamp.add_argument("--institution", required=True)
+    stamp.add_argument("--out", help="записать метку последней контрольной точки (DER)")
+    stamp.set_defaults(func=cmd_ledger_timestamp)
+    vstamp = led.add_parser("verify-timestamp", help="проверить метку времени (RFC 3161) "
+                                                     "контрольной точки")
+    vstamp.add_argument("--checkpoint", required=True, metavar="NOTE",
+                        help="подписанная контрольная точка, байт в байт")
+    vstamp.add_argument("--token", required=True, metavar="DER", help="ответ TSA (.tsr)")
+    vstamp.add_argument("--roots", required=True, metavar="PEM",
+                        help="доверенные корневые сертификаты TSA")
+    vstamp.set_defaults(func=cmd_ledger_verify_timestamp)
     vkey = led.add_parser("verifier-key", help="напечатать ключ проверки контрольных точек")
     vkey.add_argument("--institution", required=True)
     vkey.add_argument("--origin", help="имя журнала, как у checkpoint")

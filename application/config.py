@@ -22,6 +22,12 @@ class Settings(BaseSettings):
     # `<prefix>/<slug>`, and the checkpoint key is named after it. A deployment sets its
     # own host here (EJOURNAL_LOG_ORIGIN_PREFIX); `--origin` overrides per command.
     log_origin_prefix: str = "ejournal.example"
+    # A timestamp authority (RFC 3161, ADR 0013): unset, checkpoints get no token. Its
+    # trusted roots (a PEM file) are what tokens are verified against; unset, a token is
+    # still checked to answer its request (nonce, imprint) but not against a root.
+    tsa_url: str | None = None
+    tsa_roots: Path | None = None
+    tsa_timeout: float = 10.0  # seconds, per request
 
     @property
     def owner_url(self) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 from uuid import UUID
 
 import ledger
+from application import timestamping
 from application.access import PERSON_KINDS
 from application.actors import Actor
 from application.config import Settings
@@ -326,6 +327,53 @@ class Ejournal:
             raise NotExtended(f"{slug}: the log of {size} entries does not extend the "
                               f"checkpoint of size {checkpoint.size}: history was rewritten")
         return checkpoint
+
+    # RFC 3161 timestamps of the checkpoints (ADR 0013) --------------------------------
+    def timestamp(self, slug: str) -> timestamping.TimestampOutcome:
+        """Asks the timestamp authority (EJOURNAL_TSA_URL) for a token of every checkpoint
+        of the institution that has none, oldest first, and stores each (verified against
+        EJOURNAL_TSA_ROOTS when set); stops at the first failure, which the outcome
+        reports with what is still missing. Never touches a checkpoint: a TSA that is
+        down only delays its tokens until the next call (the next checkpoint, the daily
+        job, `ejournal ledger timestamp`)."""
+        outcome = timestamping.TimestampOutcome()
+        pending = self.backend.chain_reader(slug).untimestamped()
+        if not pending:
+            return outcome
+        outcome.missing = [(size, origin) for size, origin, _ in pending]
+        url = self.settings.tsa_url
+        if not url:
+            outcome.error = "no timestamp authority configured (EJOURNAL_TSA_URL)"
+            return outcome
+        try:
+            roots = (timestamping.load_roots(self.settings.tsa_roots)
+                     if self.settings.tsa_roots else [])
+        except (OSError, ValueError) as error:
+            outcome.error = f"EJOURNAL_TSA_ROOTS: {error}"
+            return outcome
+        recorder = self.journal(slug).store.recorder
+        for size, origin, note in pending:
+            try:
+                token = timestamping.request_token(
+                    url, note.encode("utf-8"), timeout=self.settings.tsa_timeout, roots=roots)
+            except timestamping.TimestampUnavailable as error:
+                outcome.error = str(error)
+                break
+            recorder.add_timestamp(size, origin, token.digest,  # type: ignore[attr-defined]
+                                   token.response, token.gen_time, token.tsa)
+            outcome.stamped.append((size, origin, token.gen_time))
+            outcome.missing.remove((size, origin))
+        return outcome
+
+    def latest_timestamp(self, slug: str) -> tuple[str, bytes | None] | None:
+        """The latest checkpoint's note and its newest token (TSA reply, DER), if any;
+        None if the institution has no checkpoint yet."""
+        reader = self.backend.chain_reader(slug)
+        last = reader.latest_checkpoint()
+        if last is None:
+            return None
+        size, origin, _, note = last
+        return note, reader.checkpoint_timestamp(size, origin)
 
     def tree_matches_ledger(self, slug: str, chain_id: str) -> ledger.Failure | None:
         """Recomputes the root from every ledger row (streaming, flat memory) and compares

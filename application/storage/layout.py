@@ -46,6 +46,8 @@ class ChainReader(Protocol):
                        ) -> ledger.StoredEntry | None: ...
     def checkpoints(self, after_size: int, limit: int
                     ) -> list[tuple[int, str, bytes, str, str]]: ...
+    def untimestamped(self) -> list[tuple[int, str, str]]: ...
+    def checkpoint_timestamp(self, size: int, origin: str) -> bytes | None: ...
 
 
 class Backend(ABC):
@@ -195,10 +197,11 @@ class PostgresBackend(Backend):
             conn.execute(SQL("GRANT SELECT ON {s}.{e} TO {r}").format(s=s, e=e, r=r))
             conn.execute(SQL("GRANT INSERT (originator_id, originator_version, topic, state)"
                              " ON {s}.{e} TO {r}").format(s=s, e=e, r=r))
-            # The Merkle tree and the checkpoints are insert-only too (ADR 0011).
+            # The Merkle tree, the checkpoints and their timestamps are insert-only too
+            # (ADR 0011, 0013).
             conn.execute(SQL("GRANT SELECT, INSERT ON {s}.ledger, {s}.ledger_verified,"
-                             " {s}.merkle_nodes, {s}.ledger_checkpoints TO {r}"
-                             ).format(s=s, r=r))
+                             " {s}.merkle_nodes, {s}.ledger_checkpoints,"
+                             " {s}.checkpoint_timestamps TO {r}").format(s=s, r=r))
             # Read models are derived, rebuilt from the log: the projection keeps them.
             conn.execute(SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON {tables} TO {r}").format(
                 tables=SQL(", ").join(SQL("{s}.{t}").format(s=s, t=Identifier(t))

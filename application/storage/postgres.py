@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from threading import Lock
 from typing import Any
 from uuid import UUID
@@ -63,13 +64,20 @@ def ledger_ddl(schema: str, events: str) -> list[SQL | Any]:
             " origin text NOT NULL, root bytea NOT NULL, note text NOT NULL,"
             " signed_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (size, origin))"
             ).format(s=s),
+        # RFC 3161 timestamps of the checkpoints (ADR 0013): the TSA's reply as received.
+        SQL("CREATE TABLE IF NOT EXISTS {s}.checkpoint_timestamps (size bigint NOT NULL,"
+            " origin text NOT NULL, digest bytea NOT NULL CHECK (length(digest) = 32),"
+            " response bytea NOT NULL, gen_time timestamptz NOT NULL, tsa text NOT NULL,"
+            " stored_at timestamptz NOT NULL DEFAULT now(),"
+            " PRIMARY KEY (size, origin, gen_time), FOREIGN KEY (size, origin)"
+            " REFERENCES {s}.ledger_checkpoints (size, origin))").format(s=s),
         *[
             SQL(
                 "CREATE OR REPLACE TRIGGER {name} BEFORE UPDATE OR DELETE OR TRUNCATE ON {s}.{t} "
                 "FOR EACH STATEMENT EXECUTE FUNCTION {s}.append_only()"
             ).format(name=Identifier(f"{t}_append_only"), s=s, t=Identifier(t))
             for t in (events, "ledger", "ledger_verified", "merkle_nodes",
-                      "ledger_checkpoints")
+                      "ledger_checkpoints", "checkpoint_timestamps")
         ],
         # Every ledger entry names a stored event, and every event has its ledger entry
         # by the end of its transaction: nobody inserts one without the other (ADR 0009).
@@ -144,6 +152,10 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
         self.sql_add_checkpoint = SQL(
             "INSERT INTO {s}.ledger_checkpoints (size, origin, root, note)"
             " VALUES (%s, %s, %s, %s)").format(s=s).as_bytes(None)
+        self.sql_add_timestamp = SQL(
+            "INSERT INTO {s}.checkpoint_timestamps (size, origin, digest, response, gen_time,"
+            " tsa) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
+        ).format(s=s).as_bytes(None)
         self.sql_changes = SQL(
             "SELECT notification_id, originator_id, originator_version FROM {s}.{e}"
             " WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
@@ -330,6 +342,14 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
                 conn.cursor() as curs:
             curs.execute(self.sql_add_checkpoint, (size, origin, root, note))
 
+    def add_timestamp(self, size: int, origin: str, digest: bytes, response: bytes,
+                      gen_time: datetime, tsa: str) -> None:
+        """A checkpoint's RFC 3161 token (ADR 0013); the same one twice is stored once."""
+        with self.datastore.get_connection() as conn, conn.transaction(), \
+                conn.cursor() as curs:
+            curs.execute(self.sql_add_timestamp,
+                         (size, origin, digest, response, gen_time, tsa))
+
     def changes_since(self, after: int, limit: int) -> list[tuple[int, UUID, int]]:
         """(notification id, aggregate id, version) of the events stored after `after`."""
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
@@ -442,6 +462,13 @@ class PostgresChainReader:
         self.sql_checkpoint = SQL(
             "SELECT size, origin, root, note FROM {s}.ledger_checkpoints"
             " ORDER BY size DESC, signed_at DESC LIMIT 1").format(s=s)
+        self.sql_untimestamped = SQL(
+            "SELECT c.size, c.origin, c.note FROM {s}.ledger_checkpoints c WHERE NOT EXISTS"
+            " (SELECT 1 FROM {s}.checkpoint_timestamps t WHERE t.size = c.size AND"
+            " t.origin = c.origin) ORDER BY c.size, c.signed_at").format(s=s)
+        self.sql_timestamp = SQL(
+            "SELECT response FROM {s}.checkpoint_timestamps WHERE size = %s AND origin = %s"
+            " ORDER BY gen_time DESC LIMIT 1").format(s=s)
 
     def entries(self) -> Iterator[ledger.StoredEntry]:
         with (Connection.connect(self.conninfo) as conn, conn.transaction(),
@@ -508,3 +535,16 @@ class PostgresChainReader:
         with Connection.connect(self.conninfo) as conn:
             row = conn.execute(self.sql_checkpoint).fetchone()
         return None if row is None else (int(row[0]), str(row[1]), bytes(row[2]), str(row[3]))
+
+    # RFC 3161 timestamps of the checkpoints (ADR 0013) ------------------------------------
+    def untimestamped(self) -> list[tuple[int, str, str]]:
+        """(size, origin, note) of every checkpoint without a token, oldest first."""
+        with Connection.connect(self.conninfo) as conn:
+            rows = conn.execute(self.sql_untimestamped).fetchall()
+        return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+    def checkpoint_timestamp(self, size: int, origin: str) -> bytes | None:
+        """The newest token (TSA reply, DER) of the checkpoint, if it has one."""
+        with Connection.connect(self.conninfo) as conn:
+            row = conn.execute(self.sql_timestamp, (size, origin)).fetchone()
+        return None if row is None else bytes(row[0])

@@ -13,6 +13,7 @@ import stat
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import closing
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -51,13 +52,19 @@ LEDGER_DDL = [
     " origin TEXT NOT NULL, root BLOB NOT NULL, note TEXT NOT NULL,"
     " signed_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),"
     " PRIMARY KEY (size, origin))",
+    # RFC 3161 timestamps of the checkpoints (ADR 0013): the TSA's reply as received.
+    "CREATE TABLE IF NOT EXISTS checkpoint_timestamps (size INTEGER NOT NULL,"
+    " origin TEXT NOT NULL, digest BLOB NOT NULL CHECK (length(digest) = 32),"
+    " response BLOB NOT NULL, gen_time TEXT NOT NULL, tsa TEXT NOT NULL,"
+    " stored_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),"
+    " PRIMARY KEY (size, origin, gen_time))",
 ]
 # Append-only: the database itself refuses to change or remove history.
 APPEND_ONLY_DDL = [
     f"CREATE TRIGGER IF NOT EXISTS {table}_no_{verb} BEFORE {verb.upper()} ON {table} "
     f"BEGIN SELECT RAISE(ABORT, 'ejournal: {table} is append-only'); END"
     for table in ("stored_events", "ledger", "ledger_verified", "merkle_nodes",
-                  "ledger_checkpoints")
+                  "ledger_checkpoints", "checkpoint_timestamps")
     for verb in ("update", "delete")
 ]
 FOLLOW = (
@@ -150,6 +157,13 @@ SELECT_UNLEDGERED = (
     " (SELECT COUNT(*) FROM ledger l2 WHERE l2.notification_id < e.rowid)"
     " FROM stored_events e LEFT JOIN ledger l ON l.notification_id = e.rowid"
     " WHERE l.position IS NULL ORDER BY e.rowid LIMIT 1"
+)
+
+
+UNTIMESTAMPED = (
+    "SELECT c.size, c.origin, c.note FROM ledger_checkpoints c WHERE NOT EXISTS (SELECT 1"
+    " FROM checkpoint_timestamps t WHERE t.size = c.size AND t.origin = c.origin)"
+    " ORDER BY c.size, c.signed_at"
 )
 
 
@@ -285,6 +299,15 @@ class LedgeredSQLiteRecorder(SQLiteApplicationRecorder):
             c.execute("INSERT INTO ledger_checkpoints (size, origin, root, note)"
                       " VALUES (?,?,?,?)", (size, origin, root, note))
 
+    def add_timestamp(self, size: int, origin: str, digest: bytes, response: bytes,
+                      gen_time: datetime, tsa: str) -> None:
+        """A checkpoint's RFC 3161 token (ADR 0013); the same one twice is stored once."""
+        with self.datastore.transaction(commit=True) as c:
+            c.execute("INSERT OR IGNORE INTO checkpoint_timestamps (size, origin, digest,"
+                      " response, gen_time, tsa) VALUES (?,?,?,?,?,?)",
+                      (size, origin, digest, response,
+                       gen_time.astimezone(UTC).isoformat(), tsa))
+
     def changes_since(self, after: int, limit: int) -> list[tuple[int, UUID, int]]:
         """(notification id, aggregate id, version) of the events stored after `after`."""
         with self.datastore.transaction(commit=False) as c:
@@ -362,3 +385,18 @@ class SQLiteChainReader:
             row = conn.execute("SELECT size, origin, root, note FROM ledger_checkpoints"
                                " ORDER BY size DESC, signed_at DESC LIMIT 1").fetchone()
         return None if row is None else (int(row[0]), str(row[1]), bytes(row[2]), str(row[3]))
+
+    # RFC 3161 timestamps of the checkpoints (ADR 0013) ------------------------------------
+    def untimestamped(self) -> list[tuple[int, str, str]]:
+        """(size, origin, note) of every checkpoint without a token, oldest first."""
+        with closing(self._connect()) as conn:
+            rows = conn.execute(UNTIMESTAMPED).fetchall()
+        return [(int(s), str(o), str(n)) for s, o, n in rows]
+
+    def checkpoint_timestamp(self, size: int, origin: str) -> bytes | None:
+        """The newest token (TSA reply, DER) of the checkpoint, if it has one."""
+        with closing(self._connect()) as conn:
+            row = conn.execute("SELECT response FROM checkpoint_timestamps WHERE size = ? AND"
+                               " origin = ? ORDER BY gen_time DESC LIMIT 1", (size, origin)
+                               ).fetchone()
+        return None if row is None else bytes(row[0])
