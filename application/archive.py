@@ -97,6 +97,9 @@ class ArchiveExport:
         checkpoint = ledger.Checkpoint.parse(ledger.parse_note(note).text)
         last = checkpoint.size
         reader = self.ejournal.backend.chain_reader(slug)
+        if self.ejournal.settings.tsa_url:  # a TSA down costs the package nothing but
+            self.ejournal.timestamp(slug)  # its token (ADR 0013)
+        token = reader.checkpoint_timestamp(last, checkpoint.origin)
         first = self._first_on_or_after(reader, year.starts, ZoneInfo(institution.timezone),
                                         last)
         if first > last:
@@ -139,6 +142,8 @@ class ArchiveExport:
                 sums[fmt.ENTRIES] = member.sha256.hexdigest()
                 put(fmt.LINK, _dumps(self._link(reader, chain_id, first, last)))
                 put(fmt.CHECKPOINT, note.encode("utf-8"))
+                if token is not None:
+                    put(fmt.TIMESTAMP, token)
                 keyring = self.ejournal.keyring()
                 key_ids = sorted(set(key_span) | {signer.key_id})
                 put(fmt.KEYS + "KEYS", "".join(f"{k}\n" for k in key_ids).encode())
@@ -322,6 +327,11 @@ def guide(package: dict[str, Any], entry: ledger.StoredEntry, chain_id: str) -> 
     openssl pkeyutl -verify -pubin -inkey keys/{manifest_key}.pem -rawin \\
         -in SHA256SUMS -sigfile SHA256SUMS.sig
 
+Метка времени (если есть `checkpoint.tsr`, RFC 3161) — корневым сертификатом службы
+меток времени:
+
+    openssl ts -verify -in checkpoint.tsr -data checkpoint.txt -CAfile КОРЕНЬ_TSA.pem
+
 Одна запись — первая, № {entry.position} (строка 2 файла `entries.jsonl`):
 
     # 1. хеш события: SHA-256 канонических байтов события (ADR 0002)
@@ -358,7 +368,9 @@ what.
 
 ## By hand
 
-The commands above: `sha256sum -c SHA256SUMS`, the manifest's signature with `openssl
+The commands above: `openssl ts -verify -in checkpoint.tsr -data checkpoint.txt
+-CAfile TSA_ROOT.pem` for the RFC 3161 timestamp where the package has one,
+`sha256sum -c SHA256SUMS`, the manifest's signature with `openssl
 pkeyutl -verify -rawin`, and entry {entry.position}: its event digest and entry hash
 recomputed with `sha256sum` from the canonical bytes shown (ADR 0002: tag, 16-byte
 event id, u64 version, length-prefixed topic and state; tag, length-prefixed chain id,

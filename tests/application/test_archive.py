@@ -468,3 +468,29 @@ def test_the_guide_is_in_russian_and_english(exported: Exported) -> None:
     guide = members(exported.path)[1][fmt.GUIDE].decode()
     assert "Проверка программой" in guide and "With the bundled verifier" in guide
     assert re.search(r"ejournal-verify", guide)
+
+
+def test_a_package_carries_the_checkpoints_timestamp_that_openssl_verifies(
+        ejournal: Ejournal, school: School, tmp_path: Path) -> None:
+    from application.timestamping import load_roots, verify_token
+    from tests.application.test_timestamps import with_tsa
+    from tests.local_tsa import start_local_tsa
+
+    marked_year(school)
+    tsa = start_local_tsa(tmp_path / "tsa")
+    service = with_tsa(ejournal, tsa)
+    try:
+        path = export(service, school, tmp_path / "stamped.zip")
+    finally:
+        service.close()
+        tsa.stop()
+    assert fmt.verify_archive(path).ok
+    _, files = members(path)
+    check = verify_token(files[fmt.CHECKPOINT], files[fmt.TIMESTAMP], load_roots(tsa.roots))
+    assert check.ok, check.reason
+    (tmp_path / "checkpoint.txt").write_bytes(files[fmt.CHECKPOINT])
+    (tmp_path / "checkpoint.tsr").write_bytes(files[fmt.TIMESTAMP])
+    result = subprocess.run(["openssl", "ts", "-verify", "-in", "checkpoint.tsr", "-data",
+                             "checkpoint.txt", "-CAfile", str(tsa.roots)], cwd=tmp_path,
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and "Verification: OK" in result.stdout, result.stderr
