@@ -31,6 +31,7 @@ from application.storage.layout import ChainReader
 from domain.errors import DomainError, NotFound
 from domain.values import Role
 from ledger import archive as fmt
+from projections.statements import snapshot_of_group
 
 PAGE = 5_000  # entries read from the store at once
 Render = Callable[[Any, str], tuple[bytes, str]]  # statement, "pdf"|"csv" -> bytes, type
@@ -169,7 +170,8 @@ class ArchiveExport:
                 }
                 put(fmt.PACKAGE, _dumps(package))
                 entry_text = self._entries(reader, first, first)
-                put(fmt.GUIDE, guide(package, next(entry_text), chain_id).encode("utf-8"))
+                put(fmt.GUIDE, guide(package, next(entry_text), chain_id,
+                                    token is not None).encode("utf-8"))
                 manifest = fmt.manifest_text(sums)
                 z.writestr(root_dir + fmt.MANIFEST, manifest)
                 z.writestr(root_dir + fmt.SIGNATURE, signer.sign_manifest(manifest))
@@ -199,8 +201,16 @@ class ArchiveExport:
         builds.append(("movement", "movement",
                        lambda: st.movement(actor, year.starts, last_day)))
         builds.append(("debts", "debts", lambda: st.debts(actor)))
-        builds.append(("year-snapshot", "year-snapshot",
-                       lambda: st.year_snapshot(actor, year.year_id)))
+        snapshot: list[Any] = []  # built once, rendered group by group (bounded memory)
+
+        def snapshot_of(group: str) -> Any:
+            if not snapshot:
+                snapshot.append(st.year_snapshot(actor, year.year_id))
+            return snapshot_of_group(snapshot[0], group)
+
+        for name, _ in groups:
+            builds.append((f"year-snapshot-{safe_name(name)}", "year-snapshot",
+                           lambda g=name: snapshot_of(g)))
         for i, (name, kind, build) in enumerate(builds):
             statement = build()
             ledger_state = statement.header.ledger
@@ -288,10 +298,18 @@ def _dumps(obj: Any) -> bytes:
     return (json.dumps(obj, ensure_ascii=False, indent=1, sort_keys=True) + "\n").encode()
 
 
-def guide(package: dict[str, Any], entry: ledger.StoredEntry, chain_id: str) -> str:
+def guide(package: dict[str, Any], entry: ledger.StoredEntry, chain_id: str,
+          timestamped: bool) -> str:
     """VERIFY.md: how to verify the package, in Russian and English, with the exact
-    commands for its first entry by hand."""
+    commands for its first entry by hand (and for the checkpoint's timestamp, if any)."""
     assert entry.event is not None
+    stamp_ru = stamp_en = ""
+    if timestamped:
+        stamp_ru = ("Метка времени контрольной точки (RFC 3161) — корневым сертификатом "
+                    "службы меток времени:\n\n    openssl ts -verify -in checkpoint.tsr "
+                    "-data checkpoint.txt -CAfile КОРЕНЬ_TSA.pem\n\n")
+        stamp_en = ("`openssl ts -verify -in checkpoint.tsr -data checkpoint.txt -CAfile "
+                    "TSA_ROOT.pem` for the checkpoint's RFC 3161 timestamp, ")
     key = entry.key_id
     entry_bytes = ledger.entry_bytes(chain_id, entry.position, entry.prev_hash,
                                      entry.event.digest())
@@ -327,12 +345,7 @@ def guide(package: dict[str, Any], entry: ledger.StoredEntry, chain_id: str) -> 
     openssl pkeyutl -verify -pubin -inkey keys/{manifest_key}.pem -rawin \\
         -in SHA256SUMS -sigfile SHA256SUMS.sig
 
-Метка времени (если есть `checkpoint.tsr`, RFC 3161) — корневым сертификатом службы
-меток времени:
-
-    openssl ts -verify -in checkpoint.tsr -data checkpoint.txt -CAfile КОРЕНЬ_TSA.pem
-
-Одна запись — первая, № {entry.position} (строка 2 файла `entries.jsonl`):
+{stamp_ru}Одна запись — первая, № {entry.position} (строка 2 файла `entries.jsonl`):
 
     # 1. хеш события: SHA-256 канонических байтов события (ADR 0002)
     echo {event_bytes.hex()} | xxd -r -p | sha256sum
@@ -368,9 +381,7 @@ what.
 
 ## By hand
 
-The commands above: `openssl ts -verify -in checkpoint.tsr -data checkpoint.txt
--CAfile TSA_ROOT.pem` for the RFC 3161 timestamp where the package has one,
-`sha256sum -c SHA256SUMS`, the manifest's signature with `openssl
+The commands above: {stamp_en}`sha256sum -c SHA256SUMS`, the manifest's signature with `openssl
 pkeyutl -verify -rawin`, and entry {entry.position}: its event digest and entry hash
 recomputed with `sha256sum` from the canonical bytes shown (ADR 0002: tag, 16-byte
 event id, u64 version, length-prefixed topic and state; tag, length-prefixed chain id,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -878,3 +878,14 @@ def year_snapshot(header: Header, periods: Mapping[int, str], marks: Iterable[di
         "Страницы журнала", ["Группа", "Дисциплина", "Учителя", "Часов по плану",
                              "Занятий", "Текущих отметок", "Пропусков"],
         sorted(page_rows, key=lambda r: (r[0], r[1])))])
+
+
+def snapshot_of_group(statement: YearSnapshotStatement, group: str) -> YearSnapshotStatement:
+    """The year snapshot of one group's journals: its rows and pages, headed with the
+    group (the archive renders a year group by group: a document, and its rendering, is
+    bounded by a group, not by the institution)."""
+    return replace(
+        statement, header=replace(statement.header, group=group),
+        rows=[r for r in statement.rows if r.group == group],
+        sections=[replace(s, rows=[r for r in s.rows if r[0] == group])
+                  for s in statement.sections])

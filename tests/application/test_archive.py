@@ -123,6 +123,7 @@ def test_the_package_holds_the_years_statements_as_pdf_a_and_csv(exported: Expor
     package = json.loads(files[fmt.PACKAGE])
     kinds = {s["kind"] for s in package["statements"]}
     assert kinds == {"progress", "attendance", "movement", "debts", "year-snapshot"}
+    assert "statements/year-snapshot-10А.pdf" in files
     for group in ("10А", "10Б"):
         assert f"statements/progress-{group}.pdf" in files
         assert f"statements/attendance-{group}.csv" in files
