@@ -17,14 +17,30 @@ Standalone, like the rest of `ledger/`: the standard library and `cryptography`.
 from __future__ import annotations
 
 import multiprocessing
+import struct
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from hashlib import sha256
 
-from ledger.chain import ChainHead, Failure, FailureKind, StoredEntry, VerifyReport, verify
-from ledger.encoding import entry_bytes, entry_hash, genesis_hash
+from ledger.chain import (
+    ChainHead,
+    EventContent,
+    Failure,
+    FailureKind,
+    StoredEntry,
+    VerifyReport,
+    verify,
+)
+from ledger.encoding import (
+    EVENT_TAG,
+    MAX_U32,
+    MAX_VERSION,
+    entry_bytes,
+    entry_hash,
+    genesis_hash,
+)
 from ledger.errors import EncodingError
 from ledger.keys import KeyRing
 from ledger.merkle import LEAF_PREFIX as LEAF
@@ -127,6 +143,24 @@ def verify_parallel(
     return VerifyReport(True, head.position - base, head, None)
 
 
+_U64 = struct.Struct(">Q").pack
+_U32 = struct.Struct(">I").pack
+
+
+def _digest(event: EventContent) -> bytes:
+    """`event.digest()` without re-checking what the stored row's types guarantee; any
+    value outside the plain case goes through the checked encoder (EncodingError)."""
+    oid, version, topic, state = (event.originator_id, event.originator_version,
+                                  event.topic, event.state)
+    if (type(oid) is bytes and len(oid) == 16 and type(version) is int
+            and 0 <= version <= MAX_VERSION and type(topic) is str and type(state) is bytes
+            and topic.isascii() and len(state) <= MAX_U32):
+        raw_topic = topic.encode("ascii")
+        return sha256(EVENT_TAG + oid + _U64(version) + _U32(len(raw_topic)) + raw_topic
+                      + _U32(len(state)) + state).digest()
+    return event.digest()
+
+
 @dataclass(frozen=True)
 class LinkReport:
     """`ok` iff every stored digest, entry hash and link recomputes; `frontier` is the
@@ -152,6 +186,7 @@ def verify_links(chain_id: str, entries: Iterable[StoredEntry], *,
     head = ChainHead(0, genesis_hash(chain_id))
     stack: list[bytes] = []  # the frontier's hashes, largest subtree first
     wanted, roots = set(roots_at), {}
+    entry_prefix = entry_bytes(chain_id, 1, bytes(32), bytes(32))[:-(8 + 64)]
 
     def report(failure: Failure | None) -> LinkReport:
         frontier = MerkleFrontier(head.position, tuple(stack))
@@ -166,8 +201,8 @@ def verify_links(chain_id: str, entries: Iterable[StoredEntry], *,
             return report(Failure(p, FailureKind.MISSING, "the event row of this entry is "
                                                           "gone"))
         try:
-            digest = entry.event.digest()
-            canonical = entry_bytes(chain_id, p, head.entry_hash, digest)
+            digest = _digest(entry.event)
+            canonical = entry_prefix + _U64(p) + head.entry_hash + digest
         except EncodingError as error:
             return report(Failure(p, FailureKind.CHANGED, f"the event row is malformed: "
                                                           f"{error}"))

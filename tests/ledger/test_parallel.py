@@ -103,3 +103,13 @@ def test_links_only_verification_catches_a_rehashed_forgery_by_its_root() -> Non
     rehashed = ledger.verify_links(CHAIN, iter(forged))
     assert rehashed.ok  # the links alone hold
     assert rehashed.frontier.root() != honest.frontier.root()
+
+
+def test_the_fast_digest_is_the_canonical_digest() -> None:
+    from ledger.parallel import _digest
+
+    for content in [*events(5), ledger.EventContent(bytes(16), 0, "тема", b""),
+                    ledger.EventContent(b"\xff" * 16, 2**63 - 1, "t", b"x" * 70000)]:
+        assert _digest(content) == content.digest()
+    with pytest.raises(ledger.EncodingError):
+        _digest(ledger.EventContent(bytes(15), 1, "t", b""))
