@@ -476,6 +476,7 @@ def parser() -> argparse.ArgumentParser:
     arch_verify.add_argument("file")
     arch_verify.add_argument("--keys", help="каталог доверенных открытых ключей")
     arch_verify.set_defaults(func=cmd_archive_verify)
+    add_backup_commands(sub)
     return p
 
 
@@ -636,6 +637,88 @@ def cmd_statements(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         ejournal.close()
     return 0
+
+
+# Backup and restore (ADR 0012) -------------------------------------------------------------
+STAGES = {"sha256": "проверка SHA-256", "load": "загрузка", "verify": "проверка цепочки",
+          "events": "события", "ledger_verified": "отметки проверки", "ledger": "цепочка",
+          "merkle_nodes": "дерево Меркла", "ledger_checkpoints": "контрольные точки",
+          "token_hints": "токены"}
+
+
+def _progress_bars():  # type: ignore[no-untyped-def]
+    """A rich progress display (stderr) and a callback (stage, done, total) for it."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    bars = Progress(*Progress.get_default_columns()[:1], BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=Console(stderr=True))
+    tasks: dict[str, object] = {}
+
+    def report(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bars.add_task(STAGES.get(stage, stage), total=total)
+        bars.update(tasks[stage], completed=done, total=total)  # type: ignore[arg-type]
+
+    return bars, report
+
+
+def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    from application.backup import backup
+
+    # Reads only (SELECT): the runtime role suffices; no private key is needed.
+    ejournal = Ejournal(settings, require_signer=False)
+    bars, report = _progress_bars()
+    try:
+        with bars:
+            manifest = backup(ejournal, args.institution, Path(args.out), report)
+    finally:
+        ejournal.close()
+    print(f"{args.out}: организация {manifest.slug}, событий {manifest.rows['events']}, "
+          f"голова {manifest.head_position}:{manifest.head_hash}, SHA-256 {manifest.sha256}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
+    import psycopg
+
+    from application.backup import BackupRefused, restore
+
+    # Creates the institution's tables: the owner of the schemas on PostgreSQL.
+    ejournal = Ejournal(settings, owner=True, require_signer=False)
+    bars, report = _progress_bars()
+    try:
+        with bars:
+            restored = restore(ejournal, Path(args.file), report)
+    except BackupRefused as refused:
+        print(f"Восстановление отклонено: {refused.message}", file=sys.stderr)
+        return 1
+    except FileNotFoundError as error:
+        print(f"Восстановление отклонено: нет файла {error.filename}", file=sys.stderr)
+        return 1
+    except psycopg.errors.InsufficientPrivilege as error:
+        print(f"Восстановление отклонено: нужна роль владельца схем "
+              f"(EJOURNAL_OWNER_DATABASE_URL): {error}", file=sys.stderr)
+        return 1
+    finally:
+        ejournal.close()
+    m, r = restored.manifest, restored.report
+    checkpoint = (f"; продолжает контрольную точку размера {restored.checkpoint_size}"
+                  if restored.checkpoint_size else "")
+    print(f"Восстановлена организация {m.slug} («{m.name}»): OK {r.count} entries, head "
+          f"{r.head.position}:{r.head.entry_hash.hex()}{checkpoint}")
+    return 0
+
+
+def add_backup_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    b = sub.add_parser("backup", help="резервная копия одной организации (сервер работает)")
+    b.add_argument("--institution", required=True)
+    b.add_argument("--out", required=True, metavar="FILE")
+    b.set_defaults(func=cmd_backup)
+    r = sub.add_parser("restore", help="восстановить организацию из копии в пустое "
+                                       "развёртывание (с проверкой цепочки)")
+    r.add_argument("file", metavar="FILE")
+    r.set_defaults(func=cmd_restore)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -169,29 +169,8 @@ class Ejournal:
         entry = self.backend.directory.institution(slug)
         if entry is None:
             raise NotFound(f"Организация «{slug}» не найдена.")
-        chain_id = chain_id_of(entry.institution_id)
-        reader = self.backend.chain_reader(slug)
-        if workers > 1 and reader.tree_size()[0] >= PARALLEL_FROM:
-            report = ledger.verify_parallel(chain_id, reader.entries(), keyring,
-                                            workers=workers, reread=reader.entries_from,
-                                            locate_digest=reader.locate, progress=progress)
-        else:
-            report = ledger.verify(chain_id, reader.entries(), keyring,
-                                   locate_digest=reader.locate, progress=progress)
-        if not report.ok:
-            return report
-        stray = reader.first_unledgered()
-        if stray is None:
-            tree_failure = self.tree_matches_ledger(slug, chain_id)
-            if tree_failure is not None:
-                return replace(report, ok=False, failure=tree_failure)
-            return report
-        notification_id, originator_id, version, before = stray
-        return replace(report, ok=False, failure=ledger.Failure(
-            position=int(before) + 1, kind=ledger.FailureKind.INSERTED,
-            detail=f"event {originator_id} v{version} (row {notification_id}) "
-                   "is not in the ledger",
-        ))
+        return verify_chain(chain_id_of(entry.institution_id), self.backend.chain_reader(slug),
+                            keyring, progress, workers=workers)
 
     def verify_links(self, slug: str, keyring: ledger.KeyRing,
                      progress: Callable[[int], None] | None = None
@@ -258,26 +237,7 @@ class Ejournal:
     def _tree(self, slug: str) -> tuple[ChainReader, int, bytes]:
         """The reader, size and root of the stored tree: O(log n) reads."""
         reader = self.backend.chain_reader(slug)
-        size, leaves = reader.tree_size()
-        if leaves != size:
-            raise tree.TreeIncomplete(f"{slug}: merkle_nodes holds {leaves} leaves, the "
-                                      f"ledger {size} entries")
-        root = tree.from_store(lambda st: ledger.root_hash_from(size, st), reader.subtrees)
-        return reader, size, root
-
-    @staticmethod
-    def _extends(reader: ChainReader, old_size: int, old_root: bytes, size: int,
-                 root: bytes) -> bool:
-        """True iff the stored tree of `size` leaves (root `root`) extends the tree of
-        `old_size` leaves with root `old_root`: a consistency proof from O(log n) stored
-        subtrees, checked by the ledger's verifier."""
-        if old_size == 0:
-            return True  # everything extends the empty tree
-        if old_size > size:
-            return False
-        proof = tree.from_store(
-            lambda st: ledger.consistency_proof_from(old_size, size, st), reader.subtrees)
-        return ledger.verify_consistency(old_size, size, old_root, root, proof)
+        return (reader, *stored_tree(reader, slug))
 
     def checkpoint(self, slug: str, origin: str | None = None) -> str:
         """The latest checkpoint of the institution's log, as a signed note: a new one if
@@ -298,7 +258,7 @@ class Ejournal:
         last = reader.latest_checkpoint()
         if last is not None:
             last_size, last_origin, last_root, last_note = last
-            if not self._extends(reader, last_size, last_root, size, root):
+            if not extends(reader, last_size, last_root, size, root):
                 raise CheckpointRefused(
                     f"{slug}: the log (size {size}) does not extend the last signed "
                     f"checkpoint (size {last_size}): refusing to sign")
@@ -323,7 +283,7 @@ class Ejournal:
         if size < checkpoint.size:
             raise NotExtended(f"{slug}: the log has {size} entries, fewer than the "
                               f"{checkpoint.size} of the checkpoint: it was truncated")
-        if not self._extends(reader, checkpoint.size, checkpoint.root, size, root):
+        if not extends(reader, checkpoint.size, checkpoint.root, size, root):
             raise NotExtended(f"{slug}: the log of {size} entries does not extend the "
                               f"checkpoint of size {checkpoint.size}: history was rewritten")
         return checkpoint
@@ -376,28 +336,8 @@ class Ejournal:
         return note, reader.checkpoint_timestamp(size, origin)
 
     def tree_matches_ledger(self, slug: str, chain_id: str) -> ledger.Failure | None:
-        """Recomputes the root from every ledger row (streaming, flat memory) and compares
-        it with the root of the stored tree: None if they agree, or the tree is not built
-        yet; a Failure otherwise."""
-        reader = self.backend.chain_reader(slug)
-        size, leaves = reader.tree_size()
-        if leaves == 0 and size > 0:
-            return None  # a chain older than merkle_nodes, not appended to since
-        frontier = ledger.MerkleFrontier()
-        for e in reader.entries():  # type: ignore[attr-defined]
-            frontier = frontier.append(ledger.chain_leaf_hash(
-                chain_id, e.position, e.prev_hash, e.event_digest))
-        try:
-            stored = tree.from_store(lambda st: ledger.root_hash_from(leaves, st),
-                                     reader.subtrees)
-        except tree.TreeIncomplete as error:
-            return ledger.Failure(size, ledger.FailureKind.MISSING, f"merkle_nodes: {error}")
-        if leaves != frontier.size or stored != frontier.root():
-            return ledger.Failure(min(leaves, frontier.size) + 1, ledger.FailureKind.CHANGED,
-                                  f"the stored Merkle tree ({leaves} leaves, root "
-                                  f"{stored.hex()}) is not the chain's ({frontier.size} "
-                                  f"entries, root {frontier.root().hex()})")
-        return None
+        """See `tree_matches`."""
+        return tree_matches(self.backend.chain_reader(slug), chain_id)
 
     def export_chain(self, slug: str, output: Path) -> int:
         """Writes the institution's chain as JSON lines (`python -m ledger verify` reads
@@ -421,3 +361,81 @@ class Ejournal:
             journal.close()
         self.backend.close()
 
+
+# Verification of a stored chain, wherever it is (a live institution, or a restore's
+# staging copy before it goes live) ---------------------------------------------------------
+def verify_chain(chain_id: str, reader: ChainReader, keyring: ledger.KeyRing,
+                 progress: Callable[[int], None] | None = None, *,
+                 workers: int = 1) -> ledger.VerifyReport:
+    """Re-reads the stored events and ledger of `reader`, recomputes every hash, checks
+    every link and signature (in `workers` processes for a long chain, with the same
+    verdicts); then looks for events outside the ledger, and checks that the stored
+    Merkle tree is the chain's."""
+    if workers > 1 and reader.tree_size()[0] >= PARALLEL_FROM:
+        report = ledger.verify_parallel(chain_id, reader.entries(),  # type: ignore[arg-type]
+                                        keyring, workers=workers, reread=reader.entries_from,
+                                        locate_digest=reader.locate, progress=progress)
+    else:
+        report = ledger.verify(chain_id, reader.entries(), keyring,  # type: ignore[arg-type]
+                               locate_digest=reader.locate, progress=progress)
+    if not report.ok:
+        return report
+    stray = reader.first_unledgered()
+    if stray is None:
+        tree_failure = tree_matches(reader, chain_id)
+        if tree_failure is not None:
+            return replace(report, ok=False, failure=tree_failure)
+        return report
+    notification_id, originator_id, version, before = stray
+    return replace(report, ok=False, failure=ledger.Failure(
+        position=int(before) + 1, kind=ledger.FailureKind.INSERTED,
+        detail=f"event {originator_id} v{version} (row {notification_id}) "
+               "is not in the ledger",
+    ))
+
+
+def stored_tree(reader: ChainReader, name: str) -> tuple[int, bytes]:
+    """The size and root of the stored tree: O(log n) reads."""
+    size, leaves = reader.tree_size()
+    if leaves != size:
+        raise tree.TreeIncomplete(f"{name}: merkle_nodes holds {leaves} leaves, the "
+                                  f"ledger {size} entries")
+    return size, tree.from_store(lambda st: ledger.root_hash_from(size, st), reader.subtrees)
+
+
+def extends(reader: ChainReader, old_size: int, old_root: bytes, size: int,
+            root: bytes) -> bool:
+    """True iff the stored tree of `size` leaves (root `root`) extends the tree of
+    `old_size` leaves with root `old_root`: a consistency proof from O(log n) stored
+    subtrees, checked by the ledger's verifier."""
+    if old_size == 0:
+        return True  # everything extends the empty tree
+    if old_size > size:
+        return False
+    proof = tree.from_store(
+        lambda st: ledger.consistency_proof_from(old_size, size, st), reader.subtrees)
+    return ledger.verify_consistency(old_size, size, old_root, root, proof)
+
+
+def tree_matches(reader: ChainReader, chain_id: str) -> ledger.Failure | None:
+    """Recomputes the root from every ledger row (streaming, flat memory) and compares
+    it with the root of the stored tree: None if they agree, or the tree is not built
+    yet; a Failure otherwise."""
+    size, leaves = reader.tree_size()
+    if leaves == 0 and size > 0:
+        return None  # a chain older than merkle_nodes, not appended to since
+    frontier = ledger.MerkleFrontier()
+    for e in reader.entries():  # type: ignore[attr-defined]
+        frontier = frontier.append(ledger.chain_leaf_hash(
+            chain_id, e.position, e.prev_hash, e.event_digest))
+    try:
+        stored = tree.from_store(lambda st: ledger.root_hash_from(leaves, st),
+                                 reader.subtrees)
+    except tree.TreeIncomplete as error:
+        return ledger.Failure(size, ledger.FailureKind.MISSING, f"merkle_nodes: {error}")
+    if leaves != frontier.size or stored != frontier.root():
+        return ledger.Failure(min(leaves, frontier.size) + 1, ledger.FailureKind.CHANGED,
+                              f"the stored Merkle tree ({leaves} leaves, root "
+                              f"{stored.hex()}) is not the chain's ({frontier.size} "
+                              f"entries, root {frontier.root().hex()})")
+    return None

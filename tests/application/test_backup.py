@@ -1,0 +1,311 @@
+"""Backup and restore of one institution (ADR 0012), on real SQLite files and a real
+PostgreSQL database: a backup taken while marks are written, restored into a fresh
+deployment that verifies and writes on; what a restore refuses, and that a refused
+restore leaves nothing live."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+
+import ledger
+from application.backup import (
+    TRAILER,
+    BackupCorrupt,
+    BackupRefused,
+    InstitutionLive,
+    VerificationFailed,
+    backup,
+    restore,
+)
+from application.config import Settings
+from application.service import Ejournal
+from application.storage import snapshot
+from application.storage.layout import PostgresBackend, SQLiteBackend, schema_of
+from domain.values import MarkValue
+from tests.conftest import Clock, School, build_school
+
+
+@pytest.fixture
+def fresh(database_url: str, key_dir: Path, clock: Clock, tmp_path: Path
+          ) -> Iterator[Ejournal]:
+    """Another deployment on the same backend, with the same key directory: SQLite in
+    another directory, PostgreSQL in a database of its own (dropped afterwards)."""
+    if database_url.startswith("sqlite"):
+        service = Ejournal(Settings(database_url=f"sqlite:///{tmp_path / 'fresh' / 'e.sqlite3'}",
+                                    key_dir=key_dir), clock, owner=True)
+        yield service
+        service.close()
+        return
+    name = "ejtest_restore_" + secrets.token_hex(4)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = urlunsplit(urlsplit(database_url)._replace(path=f"/{name}"))
+    service = Ejournal(Settings(database_url=url, key_dir=key_dir), clock, owner=True)
+    try:
+        yield service
+    finally:
+        service.close()
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def stores(service: Ejournal, slug: str) -> list[str]:
+    """Whatever holds the institution's store or a staging copy of it."""
+    backend = service.backend
+    if isinstance(backend, SQLiteBackend):
+        return sorted(p.name for p in backend.path.parent.glob(f"*.{slug}.sqlite3*"))
+    assert isinstance(backend, PostgresBackend)
+    with psycopg.connect(backend.url) as conn:
+        return [r[0] for r in conn.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname IN (%s, %s) ORDER BY 1",
+            (schema_of(slug), f"ejrestore_{slug}"))]
+
+
+def token_hints(service: Ejournal, slug: str) -> int:
+    backend = service.backend
+    if isinstance(backend, SQLiteBackend):
+        with closing(sqlite3.connect(backend.path)) as conn:
+            return int(conn.execute("SELECT count(*) FROM access_tokens WHERE slug = ?",
+                                    (slug,)).fetchone()[0])
+    assert isinstance(backend, PostgresBackend)
+    with psycopg.connect(backend.url) as conn:
+        return int(conn.execute("SELECT count(*) FROM ejournal.access_tokens WHERE slug = %s",
+                                (slug,)).fetchone()[0])
+
+
+def rewrite(path: Path, edit: Callable[[str, list[Any]], list[Any]], *,
+            fix_hash: bool) -> None:
+    """Edits the backup's rows (`edit(table, row)`), keeping its format; the trailer's
+    SHA-256 is recomputed only with `fix_hash` (as a forger would)."""
+    lines = path.read_bytes().splitlines(keepends=True)
+    body, trailer = lines[:-1], lines[-1]
+    table = None
+    for i, line in enumerate(body[1:], 1):
+        if line.startswith(b"{"):
+            table = json.loads(line).get("table")
+        elif table is not None:
+            body[i] = json.dumps(edit(table, json.loads(line)), ensure_ascii=False,
+                                 separators=(",", ":")).encode() + b"\n"
+    data = b"".join(body)
+    if fix_hash:
+        trailer = TRAILER % hashlib.sha256(data).hexdigest().encode()
+    path.write_bytes(data + trailer)
+
+
+def edit_state(old: bytes, new: bytes) -> Callable[[str, list[Any]], list[Any]]:
+    """Replaces `old` by `new` in the first event state that holds it."""
+    done = []
+
+    def edit(table: str, row: list[Any]) -> list[Any]:
+        if table == "events" and not done:
+            state = base64.b64decode(row[4])
+            if old in state:
+                row[4] = base64.b64encode(state.replace(old, new)).decode()
+                done.append(row[0])
+        return row
+    return edit
+
+
+def test_a_backup_under_write_load_restores_into_a_fresh_deployment_that_writes_on(
+        ejournal: Ejournal, school: School, fresh: Ejournal, tmp_path: Path) -> None:
+    lesson_id = school.lesson()
+    token = ejournal.issue_token(school.slug, school.teacher.person_id, "staff")
+    written = 0
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def write_marks() -> None:
+        nonlocal written
+        values = [MarkValue.FIVE, MarkValue.FOUR, MarkValue.THREE]
+        try:
+            while not stop.is_set():
+                school.journal.lessons.record_mark(school.teacher, lesson_id,
+                                                   school.students[written % 3],
+                                                   values[written % 3])
+                written += 1
+        except BaseException as error:  # surfaced below
+            errors.append(error)
+
+    writes_during_backup = []
+
+    def progress(stage: str, done: int, total: int) -> None:
+        # Inside the backup's snapshot: marks must keep committing meanwhile.
+        if stage == "events" and done == total:
+            before = written
+            for _ in range(600):
+                if written >= before + 3 or errors:
+                    break
+                threading.Event().wait(0.05)
+            writes_during_backup.append(written - before)
+
+    writer = threading.Thread(target=write_marks)
+    writer.start()
+    try:
+        while written < 3 and not errors:
+            threading.Event().wait(0.01)
+        out = tmp_path / "school.ejbackup"
+        manifest = backup(ejournal, school.slug, out, progress)
+    finally:
+        stop.set()
+        writer.join()
+    assert not errors, errors
+    # Check the writer was not blocked by the backup, and the backup is one snapshot.
+    assert writes_during_backup and writes_during_backup[0] >= 3
+    live = ejournal.verify(school.slug, ejournal.keyring())
+    assert live.ok and live.head.position > manifest.head_position
+    assert manifest.rows["events"] == manifest.rows["ledger"] == manifest.head_position
+    assert out.stat().st_mode & 0o777 == 0o600
+
+    restored = restore(fresh, out)
+
+    # Check the restored chain is the snapshot's, verified, with the token hints.
+    assert restored.report.ok and restored.report.count == manifest.head_position
+    assert restored.report.head.entry_hash.hex() == manifest.head_hash
+    report = fresh.verify(school.slug, fresh.keyring())
+    assert report.ok and report.head == restored.report.head
+    actor, journal = fresh.authenticate(token)
+    assert actor.person_id == school.teacher.person_id
+    # Check the restored institution writes on: the chain continues and verifies.
+    journal.lessons.record_mark(actor, lesson_id, school.students[0], MarkValue.TWO)
+    after = fresh.verify(school.slug, fresh.keyring())
+    assert after.ok and after.head.position > manifest.head_position
+    assert fresh.checkpoint(school.slug)  # the tree extends the restored one
+
+
+def test_a_restore_refuses_to_overwrite_a_live_institution(
+        ejournal: Ejournal, school: School, tmp_path: Path) -> None:
+    out = tmp_path / "school.ejbackup"
+    manifest = backup(ejournal, school.slug, out)
+    school.lesson()  # the live institution moved on since
+    before = ejournal.verify(school.slug, ejournal.keyring())
+
+    with pytest.raises(InstitutionLive) as refused:
+        restore(ejournal, out)
+
+    assert "не перезаписывает" in refused.value.message
+    after = ejournal.verify(school.slug, ejournal.keyring())
+    assert after.ok and after.head == before.head != manifest.head_position
+    assert not [n for n in stores(ejournal, school.slug) if "restore" in n]
+
+
+def test_a_corrupted_backup_is_refused_before_anything_is_loaded(
+        ejournal: Ejournal, school: School, fresh: Ejournal, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "school.ejbackup"
+    backup(ejournal, school.slug, out)
+    # One bit of one event's state, the file still well-formed: only the hash shows it.
+    rewrite(out, edit_state(b"Europe/Moscow", b"Europe/Moscou"), fix_hash=False)
+
+    def no_loading(*_: object) -> None:
+        raise AssertionError("loading began")
+
+    monkeypatch.setattr(snapshot, "open_staging", no_loading)
+    with pytest.raises(BackupCorrupt) as refused:
+        restore(fresh, out)
+
+    assert "SHA-256" in refused.value.message
+    assert fresh.institutions() == [] and stores(fresh, school.slug) == []
+
+
+def test_a_flipped_byte_anywhere_is_refused(ejournal: Ejournal, school: School,
+                                           fresh: Ejournal, tmp_path: Path) -> None:
+    out = tmp_path / "school.ejbackup"
+    backup(ejournal, school.slug, out)
+    data = bytearray(out.read_bytes())
+    for at in (10, len(data) // 2, len(data) - 5):  # manifest, a row, the trailer
+        flipped = bytearray(data)
+        flipped[at] ^= 0x01
+        out.write_bytes(flipped)
+        with pytest.raises(BackupCorrupt):
+            restore(fresh, out)
+    assert fresh.institutions() == [] and stores(fresh, school.slug) == []
+
+
+def test_edited_events_with_the_hash_fixed_up_fail_verification_and_leave_nothing_live(
+        ejournal: Ejournal, school: School, fresh: Ejournal, tmp_path: Path) -> None:
+    ejournal.issue_token(school.slug, school.teacher.person_id, "staff")
+    out = tmp_path / "school.ejbackup"
+    backup(ejournal, school.slug, out)
+    rewrite(out, edit_state("Ахметов".encode(), "Петров".encode()), fix_hash=True)
+
+    with pytest.raises(VerificationFailed) as refused:
+        restore(fresh, out)
+
+    assert "changed" in refused.value.message and "ничего не восстановлено" in (
+        refused.value.message)
+    # Check nothing is live, and no staging copy is left behind.
+    assert fresh.institutions() == [] and stores(fresh, school.slug) == []
+    assert token_hints(fresh, school.slug) == 0
+
+
+def test_a_forged_checkpoint_fails_verification(
+        ejournal: Ejournal, school: School, fresh: Ejournal, tmp_path: Path) -> None:
+    ejournal.checkpoint(school.slug)
+    out = tmp_path / "school.ejbackup"
+    backup(ejournal, school.slug, out)
+
+    def forge(table: str, row: list[Any]) -> list[Any]:
+        if table == "ledger_checkpoints":
+            row[2] = base64.b64encode(bytes(32)).decode()  # another root, same note
+        return row
+
+    rewrite(out, forge, fix_hash=True)
+    with pytest.raises(VerificationFailed, match="контрольная точка"):
+        restore(fresh, out)
+    assert fresh.institutions() == [] and stores(fresh, school.slug) == []
+
+
+def test_a_restore_needs_the_keys_that_signed_the_chain(
+        ejournal: Ejournal, school: School, database_url: str, clock: Clock,
+        tmp_path: Path) -> None:
+    out = tmp_path / "school.ejbackup"
+    backup(ejournal, school.slug, out)
+    other_keys = tmp_path / "other-keys"
+    ledger.generate_key(other_keys)
+    if not database_url.startswith("sqlite"):
+        pytest.skip("the key check precedes any storage: one backend suffices")
+    other = Ejournal(Settings(database_url=f"sqlite:///{tmp_path / 'o' / 'e.sqlite3'}",
+                              key_dir=other_keys), clock, owner=True)
+    try:
+        with pytest.raises(BackupRefused, match="каталогом ключей"):
+            restore(other, out)
+        assert other.institutions() == []
+    finally:
+        other.close()
+
+
+@pytest.mark.postgres
+def test_a_sqlite_backup_restores_into_postgresql(
+        key_dir: Path, clock: Clock, tmp_path: Path, postgres_url: str) -> None:
+    source = Ejournal(Settings(database_url=f"sqlite:///{tmp_path / 's' / 'e.sqlite3'}",
+                               key_dir=key_dir), clock, owner=True)
+    try:
+        school = build_school(source)
+        school.lesson()
+        source.checkpoint(school.slug)
+        out = tmp_path / "school.ejbackup"
+        manifest = backup(source, school.slug, out)
+    finally:
+        source.close()
+    # The slug is new to the test database (new_slug): a fresh institution there.
+    target = Ejournal(Settings(database_url=postgres_url, key_dir=key_dir), clock, owner=True)
+    try:
+        restored = restore(target, out)
+        assert restored.report.ok and restored.checkpoint_size == manifest.head_position
+        assert target.verify(school.slug, target.keyring()).ok
+    finally:
+        target.close()
+
