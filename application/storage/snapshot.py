@@ -62,6 +62,9 @@ TABLES: dict[str, list[tuple[str, str]]] = {
     "merkle_nodes": [("level", "int"), ("idx", "int"), ("hash", "bytes")],
     "ledger_checkpoints": [("size", "int"), ("origin", "text"), ("root", "bytes"),
                            ("note", "text"), ("signed_at", "text")],
+    "checkpoint_timestamps": [("size", "int"), ("origin", "text"), ("digest", "bytes"),
+                              ("response", "bytes"), ("gen_time", "text"), ("tsa", "text"),
+                              ("stored_at", "text")],
     "token_hints": [("token_sha256", "text"), ("person_id", "uuid"), ("person_kind", "text")],
 }
 STORE_TABLES = [t for t in TABLES if t != "token_hints"]  # in the institution's store
@@ -156,6 +159,8 @@ SQLITE_SELECT = {
     "merkle_nodes": "SELECT level, idx, hash FROM merkle_nodes ORDER BY level, idx",
     "ledger_checkpoints": "SELECT size, origin, root, note, signed_at FROM ledger_checkpoints"
                           " ORDER BY size, origin",
+    "checkpoint_timestamps": "SELECT size, origin, digest, response, gen_time, tsa, stored_at"
+                             " FROM checkpoint_timestamps ORDER BY size, origin, gen_time",
 }
 SQLITE_INSERT = {
     "events": "INSERT INTO stored_events (rowid, originator_id, originator_version, topic,"
@@ -166,6 +171,8 @@ SQLITE_INSERT = {
     "merkle_nodes": "INSERT INTO merkle_nodes (level, idx, hash) VALUES (?,?,?)",
     "ledger_checkpoints": "INSERT INTO ledger_checkpoints (size, origin, root, note,"
                           " signed_at) VALUES (?,?,?,?,?)",
+    "checkpoint_timestamps": "INSERT INTO checkpoint_timestamps (size, origin, digest,"
+                             " response, gen_time, tsa, stored_at) VALUES (?,?,?,?,?,?,?)",
 }
 
 
@@ -294,6 +301,10 @@ PG_SELECT = {
     "ledger_checkpoints": ("SELECT size, origin, root, note, signed_at"
                            " FROM {s}.ledger_checkpoints ORDER BY size, origin",
                            ["int8", "text", "bytea", "text", "timestamptz"]),
+    "checkpoint_timestamps": ("SELECT size, origin, digest, response, gen_time, tsa, stored_at"
+                              " FROM {s}.checkpoint_timestamps ORDER BY size, origin, gen_time",
+                              ["int8", "text", "bytea", "bytea", "timestamptz", "text",
+                               "timestamptz"]),
 }
 PG_COPY_IN = {
     "events": ("{s}.{e} (notification_id, originator_id, originator_version, topic, state)",
@@ -306,7 +317,16 @@ PG_COPY_IN = {
     "merkle_nodes": ("{s}.merkle_nodes (level, idx, hash)", ["int2", "int8", "bytea"]),
     "ledger_checkpoints": ("{s}.ledger_checkpoints (size, origin, root, note, signed_at)",
                            ["int8", "text", "bytea", "text", "timestamptz"]),
+    "checkpoint_timestamps": ("{s}.checkpoint_timestamps (size, origin, digest, response,"
+                              " gen_time, tsa, stored_at)", ["int8", "text", "bytea", "bytea",
+                                                             "timestamptz", "text",
+                                                             "timestamptz"]),
 }
+
+
+def _instant(text: str) -> datetime:
+    """An ISO 8601 instant as written by either database ('Z' or an offset)."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _sql(template: str, schema: str) -> SQL | Any:
@@ -388,6 +408,8 @@ class PostgresStaging:
                     copy.set_types(types)
                     if table == "ledger_checkpoints":  # signed_at: ISO 8601 text
                         rows = ((*r[:4], datetime.fromisoformat(r[4])) for r in rows)
+                    elif table == "checkpoint_timestamps":  # gen_time, stored_at: text
+                        rows = ((*r[:4], _instant(r[4]), r[5], _instant(r[6])) for r in rows)
                     for row in rows:
                         copy.write_row(row)
             cur.execute(_sql("SELECT setval(pg_get_serial_sequence(%s, 'notification_id'),"

@@ -309,3 +309,24 @@ def test_a_sqlite_backup_restores_into_postgresql(
     finally:
         target.close()
 
+
+
+def test_a_restore_keeps_the_checkpoints_timestamps(
+        ejournal: Ejournal, school: School, fresh: Ejournal, tmp_path: Path) -> None:
+    from tests.application.test_timestamps import with_tsa
+    from tests.local_tsa import start_local_tsa
+
+    tsa = start_local_tsa(tmp_path / "tsa")
+    stamped = with_tsa(ejournal, tsa)
+    try:
+        stamped.checkpoint(school.slug)
+        assert stamped.timestamp(school.slug).missing == []
+        note, token = stamped.latest_timestamp(school.slug)  # type: ignore[misc]
+    finally:
+        stamped.close()
+        tsa.stop()
+    assert token is not None
+    out = tmp_path / "school.ejbackup"
+    backup(ejournal, school.slug, out)
+    restore(fresh, out)
+    assert fresh.latest_timestamp(school.slug) == (note, token)
