@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from api import problems
 from api.limits import BodyGuard
 from api.routers import audit, governance, lessons, orders, reads, setup, statements
+from application.integrity import IntegrityAlarm
 from application.journal import Journal
 from application.readmodels import ProjectionRunner
 from application.service import Ejournal
@@ -52,6 +53,7 @@ class DailyCheckpoints(threading.Thread):
         super().__init__(name="daily-checkpoints", daemon=True)
         self.ejournal, self.runners, self.every = ejournal, runners, every
         self.signed_on: dict[str, object] = {}
+        self.alarmed: set[str] = set()
         self._stop_event = threading.Event()
 
     def run(self) -> None:
@@ -62,6 +64,10 @@ class DailyCheckpoints(threading.Thread):
                     if self.signed_on.get(slug) != today:
                         self.ejournal.checkpoint(slug)
                         self.signed_on[slug] = today
+                except IntegrityAlarm as alarm:  # logged CRITICAL when raised; once here
+                    if slug not in self.alarmed:
+                        self.alarmed.add(slug)
+                        log.error("daily checkpoint of %s: not signed: %s", slug, alarm)
                 except Exception:
                     log.exception("daily checkpoint of %s failed", slug)
             self._stop_event.wait(self.every)
