@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from api import problems
 from api.limits import BodyGuard
 from api.routers import audit, governance, lessons, orders, reads, setup, statements
+from application.integrity import IntegrityAlarm
 from application.journal import Journal
 from application.readmodels import ProjectionRunner
 from application.service import Ejournal
@@ -58,6 +59,7 @@ class DailyCheckpoints(threading.Thread):
         self.signed_on: dict[str, object] = {}
         self.stamp_retry = stamp_retry
         self.stamp_at: dict[str, float] = {}  # slug → when to ask the TSA (monotonic)
+        self.alarmed: set[str] = set()
         self._stop_event = threading.Event()
 
     def run(self) -> None:
@@ -69,6 +71,10 @@ class DailyCheckpoints(threading.Thread):
                         self.ejournal.checkpoint(slug)
                         self.signed_on[slug] = today
                         self.stamp_at[slug] = 0.0
+                except IntegrityAlarm as alarm:  # logged CRITICAL when raised; once here
+                    if slug not in self.alarmed:
+                        self.alarmed.add(slug)
+                        log.error("daily checkpoint of %s: not signed: %s", slug, alarm)
                 except Exception:
                     log.exception("daily checkpoint of %s failed", slug)
                 self._timestamp(slug)

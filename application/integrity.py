@@ -54,8 +54,9 @@ class ChainMoved(Retry):
 class ChainSource(Protocol):
     def follow_rows(self, after: int, limit: int) -> tuple[int, Sequence[FollowRow]]: ...
     def entry_at(self, position: int) -> tuple[bytes, int] | None: ...
-    def counts(self) -> tuple[int, int, int]: ...
-    def verified_marks(self, limit: int) -> Sequence[tuple[int, bytes, str, bytes]]: ...
+    def counts(self) -> tuple[int, int, int, int]: ...
+    def verified_marks(self, limit: int, at_most: int = ...
+                       ) -> Sequence[tuple[int, bytes, str, bytes]]: ...
     def add_verified_mark(self, position: int, entry_hash: bytes, key_id: str,
                           signature: bytes) -> None: ...
 
@@ -154,10 +155,15 @@ class ChainGuard:
         that runs ahead of the events it vouches for (an entry inserted without its
         event) is as wrong as an event without an entry."""
         assert self.head is not None
-        if last != self.head.position:
+        if last > self.head.position:
             self._raise(ledger.Failure(self.head.position + 1, ledger.FailureKind.INSERTED,
                                        f"the ledger ends at position {last}, past the last "
                                        f"event vouched for ({self.head.position})"))
+        if last < self.head.position:
+            self._raise(ledger.Failure(last + 1, ledger.FailureKind.MISSING,
+                                       f"the ledger ends at position {last}, before the "
+                                       f"last entry vouched for ({self.head.position}): "
+                                       "truncated"))
 
     def wrote(self, first_position: int, head: ledger.ChainHead,
               notification_id: int) -> None:
@@ -183,33 +189,73 @@ class ChainGuard:
         if not self.at_head(position, entry_hash):
             raise ChainMoved
 
+    def alarm(self, failure: ledger.Failure) -> None:
+        """Raises the alarm for a failure found outside the follow — junk Merkle nodes
+        met by a writer, a tree that is not the chain's (ADR 0011). No lock: the failure
+        is set whole."""
+        self._raise(failure)
+
     # Opening: from the newest valid verified-through mark ----------------------------------
     def _open(self) -> None:
         source = self._source()
         # Once per process: as many events as entries, and as many entries as the last
         # position — no entry or event stands outside the chain 1..head, where following
-        # by notification id and by position could miss it.
-        events, entries, last = source.counts()
+        # by notification id and by position could miss it. merkle_nodes has a leaf per
+        # entry (or none yet: a chain older than the tree), none past the head.
+        events, entries, last, leaves = source.counts()
         if not events == entries == last:
             self._raise(ledger.Failure(min(entries, last) + 1, ledger.FailureKind.INSERTED,
                                        f"{events} events, {entries} ledger entries, last "
                                        f"position {last}: rows outside the chain"))
+        if leaves > last:
+            self._raise(ledger.Failure(last + 1, ledger.FailureKind.INSERTED,
+                                       f"merkle_nodes holds a leaf at index {leaves - 1}, "
+                                       f"past the chain's {last} entries: a node the chain "
+                                       "did not write"))
         self.head, self.notification_id = ledger.ChainHead.empty(self.chain_id), 0
-        for position, entry_hash, key_id, signature in source.verified_marks(MARKS_TRIED):
-            if not self.keyring.verify_verified(key_id, self.chain_id, position,
-                                                bytes(entry_hash), bytes(signature)):
-                log.warning("%s: a verified-through mark at %s does not verify; ignored",
-                            self.slug, position)
-                continue
-            stored = source.entry_at(position)
-            if stored is None or bytes(stored[0]) != bytes(entry_hash):
-                self._raise(ledger.Failure(position, ledger.FailureKind.CHANGED,
-                                           "the entry at a verified-through mark differs "
-                                           "from the one verified"))
-            self.head = ledger.ChainHead(position, bytes(entry_hash))
-            self.notification_id = int(stored[1])
-            break
+        start = self._start_mark(source, last)
+        if start is not None:
+            self.head, self.notification_id = start
         self._marked = self.head.position
+
+    def _start_mark(self, source: ChainSource, last: int
+                    ) -> tuple[ledger.ChainHead, int] | None:
+        """The newest verified-through mark that verifies (a trusted key's signature, the
+        entry hash still the one at its position), with its event's notification id.
+        Bounded work whatever junk the table holds: the newest MARKS_TRIED marks (a
+        genuine one past the ledger's end means it was cut back: the alarm), then, if
+        none of them is usable, the newest MARKS_TRIED at or below the last position.
+        Forged marks are ignored, in one log line."""
+        forged: list[int] = []
+        try:
+            for read in (lambda: source.verified_marks(MARKS_TRIED),
+                         lambda: source.verified_marks(MARKS_TRIED, last)):
+                for position, entry_hash, key_id, signature in read():
+                    if position in forged:
+                        continue
+                    if not self.keyring.verify_verified(key_id, self.chain_id, position,
+                                                        bytes(entry_hash), bytes(signature)):
+                        forged.append(position)
+                        continue
+                    stored = source.entry_at(position)  # afresh: others may append
+                    if stored is None:
+                        self._raise(ledger.Failure(
+                            min(last + 1, position), ledger.FailureKind.MISSING,
+                            f"a verified-through mark at position {position}, which the "
+                            "ledger does not reach: truncated"))
+                    assert stored is not None
+                    if bytes(stored[0]) != bytes(entry_hash):
+                        self._raise(ledger.Failure(position, ledger.FailureKind.CHANGED,
+                                                   "the entry at a verified-through mark "
+                                                   "differs from the one verified"))
+                    return ledger.ChainHead(position, bytes(entry_hash)), int(stored[1])
+            return None
+        finally:
+            if forged:
+                log.warning("%s: %d verified-through marks do not verify (forged rows of "
+                            "ledger_verified, e.g. at %s); ignored — `ejournal ledger "
+                            "verify` lists them", self.slug, len(forged),
+                            ", ".join(map(str, sorted(forged)[-5:])))
 
     def _mark(self) -> None:
         """Stores a verified-through mark if the head moved MARK_EVERY entries past the

@@ -4,6 +4,7 @@ Entry point for the API and the CLI."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import threading
 from collections.abc import Callable
@@ -12,7 +13,7 @@ from pathlib import Path
 from uuid import UUID
 
 import ledger
-from application import timestamping
+from application import checkpoints, timestamping
 from application.access import PERSON_KINDS
 from application.actors import Actor
 from application.config import Settings
@@ -26,6 +27,7 @@ from application.store import InstitutionStore
 from domain.errors import DuplicateEntry, InvalidValue, NotFound
 from domain.institution import Institution, check_slug, check_timezone
 
+log = logging.getLogger("ejournal.integrity")
 TOKEN_PREFIX = "ej_"
 MAX_CACHED_ROUTES = 100_000
 
@@ -245,17 +247,37 @@ class Ejournal:
         after checking that it extends that one (CheckpointRefused otherwise); stored
         before it is returned. Builds the tree first for a chain older than it."""
         store = self.journal(slug).store
+        guard = store.chain.guard
+        size, leaves = self.backend.chain_reader(slug).tree_size()
+        if leaves > size:  # junk nodes past the chain: the alarm, not a retry a minute later
+            detail = _junk_nodes(self.backend.chain_reader(slug), size)
+            if guard is not None:
+                guard.alarm(ledger.Failure(size + 1, ledger.FailureKind.INSERTED, detail))
+            raise CheckpointRefused(f"{slug}: {detail}")
         store.recorder.ensure_tree()  # type: ignore[attr-defined]
         assert self.signer is not None
         reader, size, root = self._tree(slug)
         # Sign only what the chain guard verified (ADR 0009): IntegrityAlarm otherwise.
-        guard = store.chain.guard
         if guard is not None:
             store.institution_ro()  # a unit of work: the guard follows, the cache too
             if guard.head is None or guard.head.position < size:
                 raise CheckpointRefused(f"{slug}: the tree runs past the verified chain")
         origin = self.log_origin(slug, origin)
-        last = reader.latest_checkpoint()
+        # The service's own memory of the last checkpoint it signed, beside its keys: no
+        # database row can make it sign one that does not extend that.
+        memory = checkpoints.Memory(self.settings.key_dir, slug)
+        try:
+            signed = memory.read(self.keyring())
+        except ledger.LedgerError as error:
+            raise CheckpointRefused(f"{slug}: {memory.path} does not hold a checkpoint the "
+                                    f"service signed: {error}") from None
+        if signed is not None and not extends(reader, signed.size, signed.root, size,
+                                                    root):
+            raise CheckpointRefused(
+                f"{slug}: the log (size {size}) does not extend the last checkpoint the "
+                f"service signed (size {signed.size}, {memory.path}): refusing to sign")
+        # Stored rows count only if the service's keys sign them (forged ones are logged).
+        last = checkpoints.latest_stored(slug, reader, size, self.keyring())
         if last is not None:
             last_size, last_origin, last_root, last_note = last
             if not extends(reader, last_size, last_root, size, root):
@@ -263,11 +285,29 @@ class Ejournal:
                     f"{slug}: the log (size {size}) does not extend the last signed "
                     f"checkpoint (size {last_size}): refusing to sign")
             if last_size == size and last_origin == origin:
+                if signed is None or signed.size < size:
+                    memory.write(last_note)
                 return last_note
         note = ledger.sign_checkpoint(ledger.Checkpoint(origin, size, root),
                                       [self.signer.note_signer(origin)])
-        store.recorder.add_checkpoint(size, origin, root, note)  # type: ignore[attr-defined]
+        memory.write(note)  # remembered before it is published
+        stored = store.recorder.add_checkpoint(  # type: ignore[attr-defined]
+            size, origin, root, note)
+        if stored == note:
+            log.info("%s: the checkpoint of size %s was stored by another process", slug,
+                     size)
+        elif stored is not None:
+            log.critical("INTEGRITY %s: ledger_checkpoints holds another note under (size "
+                         "%s, origin %s): not one the service signed; the service's is "
+                         "kept in %s", slug, size, origin, memory.path)
         return note
+
+    def latest_checkpoint(self, slug: str) -> tuple[int, str, bytes, str] | None:
+        """(size, origin, root, note) of the largest stored checkpoint that the service's
+        keys sign, of the current tree (forged rows are passed over and logged)."""
+        reader = self.backend.chain_reader(slug)
+        return checkpoints.latest_stored(slug, reader, reader.tree_size()[0],
+                                         self.keyring())
 
     def verify_against(self, slug: str, note: str | bytes,
                        verifiers: list[ledger.NoteVerifier]) -> ledger.Checkpoint:
@@ -382,9 +422,10 @@ def verify_chain(chain_id: str, reader: ChainReader, keyring: ledger.KeyRing,
         return report
     stray = reader.first_unledgered()
     if stray is None:
-        tree_failure = tree_matches(reader, chain_id)
-        if tree_failure is not None:
-            return replace(report, ok=False, failure=tree_failure)
+        failure = (tree_matches(reader, chain_id)
+                   or checkpoints.forged_rows(reader, chain_id, report.count, keyring))
+        if failure is not None:
+            return replace(report, ok=False, failure=failure)
         return report
     notification_id, originator_id, version, before = stray
     return replace(report, ok=False, failure=ledger.Failure(
@@ -397,6 +438,8 @@ def verify_chain(chain_id: str, reader: ChainReader, keyring: ledger.KeyRing,
 def stored_tree(reader: ChainReader, name: str) -> tuple[int, bytes]:
     """The size and root of the stored tree: O(log n) reads."""
     size, leaves = reader.tree_size()
+    if leaves > size:
+        raise tree.TreeIncomplete(f"{name}: {_junk_nodes(reader, size)}")
     if leaves != size:
         raise tree.TreeIncomplete(f"{name}: merkle_nodes holds {leaves} leaves, the "
                                   f"ledger {size} entries")
@@ -422,6 +465,9 @@ def tree_matches(reader: ChainReader, chain_id: str) -> ledger.Failure | None:
     it with the root of the stored tree: None if they agree, or the tree is not built
     yet; a Failure otherwise."""
     size, leaves = reader.tree_size()
+    if reader.nodes_beyond(size, 1):
+        return ledger.Failure(size + 1, ledger.FailureKind.INSERTED,
+                              _junk_nodes(reader, size))
     if leaves == 0 and size > 0:
         return None  # a chain older than merkle_nodes, not appended to since
     frontier = ledger.MerkleFrontier()
@@ -439,3 +485,10 @@ def tree_matches(reader: ChainReader, chain_id: str) -> ledger.Failure | None:
                               f"{stored.hex()}) is not the chain's ({frontier.size} "
                               f"entries, root {frontier.root().hex()})")
     return None
+def _junk_nodes(reader: ChainReader, size: int) -> str:
+    """Names the merkle_nodes rows that no tree of the chain's `size` entries has."""
+    junk = reader.nodes_beyond(size, 4)
+    named = ", ".join(f"({level}, {idx}) = {h.hex()}" for level, idx, h in junk)
+    return (f"merkle_nodes holds nodes the chain did not write, past its {size} entries "
+            f"(level, index): {named or 'none found'}; remove them")
+

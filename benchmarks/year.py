@@ -14,6 +14,7 @@ use cases on one database, measured as the year grows and once it is complete.
 
 from __future__ import annotations
 
+import os
 import statistics
 import tempfile
 import time
@@ -24,6 +25,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 from uuid import UUID
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import ledger
 from api.demo_year import SimulatedClock, YearLoader, load_year
@@ -102,6 +105,45 @@ class Probe:
             self.export[moment] = archive_export(loader.ej, loader.slug, year_title(loader.plan))
 
 
+def raw_verify_rate(n: int = 5000) -> float:
+    """Ed25519 verifications per second on one core with cryptography, in this run."""
+    key = Ed25519PrivateKey.generate()
+    public, message = key.public_key(), b"x" * 61
+    signature = key.sign(message)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        public.verify(signature, message)
+    return n / (time.perf_counter() - t0)
+
+
+def verify_figures(ej: Ejournal, slug: str, keys: Path, events: int) -> None:
+    """`ejournal ledger verify` on the whole year: one process, one process per core,
+    links only (authenticated by the signed checkpoint), beside raw Ed25519 and a raw
+    read of the same rows."""
+    cores = os.cpu_count() or 1
+    ring = ledger.KeyRing.from_directory(keys)
+    ej.checkpoint(slug)
+    reader = ej.backend.chain_reader(slug)
+    t0 = time.perf_counter()
+    rows = sum(1 for _ in reader.entries())
+    read = rows / (time.perf_counter() - t0)
+    raw = raw_verify_rate()
+    figures = {}
+    for label, call in (("one process", lambda: ej.verify(slug, ring)),
+                        (f"{cores} worker processes", lambda: ej.verify(slug, ring,
+                                                                         workers=cores)),
+                        ("links only", lambda: ej.verify_links(slug, ring)[0])):
+        t0 = time.perf_counter()
+        report = call()
+        assert report.ok, report.failure
+        figures[label] = rows / (time.perf_counter() - t0)
+    log(f"   verify {rows} entries: one process {figures['one process']:.0f}/s; "
+        f"{cores} workers {figures[f'{cores} worker processes']:.0f}/s = "
+        f"{figures[f'{cores} worker processes'] / (cores * raw):.2f}x ({cores} cores x raw "
+        f"Ed25519 verify {raw:.0f}/s; aim >= 0.9x); links only "
+        f"{figures['links only']:.0f}/s (aim >= 200k/s; raw read of the rows {read:.0f}/s)")
+
+
 def year_title(plan: Any) -> str:
     return f"{plan.starts.year}/{plan.ends.year}"
 
@@ -149,6 +191,7 @@ def run_year(url: str, label: str, slug: str, groups: int = 30) -> None:
     log(f"   loaded {events} events in {load_seconds:.0f} s ({events / load_seconds:.0f}"
         f" events/s through the use cases): " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
+    verify_figures(ej, slug, keys, events)
     log("   archive export (ejournal archive export: statements PDF/A + CSV, entries, "
         "checkpoint), then ejournal-verify:")
     probe.export["end"] = archive_export(ej, slug, year_title(YearPlan.last_complete(date.today())))

@@ -27,6 +27,11 @@ class Guard(Protocol):
     def advance(self, last: int, rows: Sequence[FollowRow]) -> None: ...
     def wrote(self, first_position: int, head: ledger.ChainHead,
               notification_id: int) -> None: ...
+    def alarm(self, failure: ledger.Failure) -> None: ...
+
+
+class JunkNodes(Exception):
+    """merkle_nodes holds rows ahead of the chain (no chain guard to raise the alarm)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,29 @@ class ChainWriter:
              e.entry_hash, e.key_id, e.signature)
             for e, s in zip(new, stored, strict=True)
         ]
+
+
+def junk_node_alarm(chain: ChainWriter, head_position: int,
+                    created: Sequence[ledger.Subtree], found: Mapping[tuple[int, int], bytes]
+                    ) -> None:
+    """An append after `head_position` clashed on merkle_nodes under the write lock with
+    the head unchanged: the stored rows `found` at the keys of the subtrees it `created`
+    were not written by the chain. Raises the integrity alarm naming them (and logs it
+    CRITICAL, through the guard)."""
+    computed = {(s.level, s.index): s.hash for s in created}
+    # (A row equal to the computed one may be this transaction's own, on SQLite.)
+    junk = sorted((k, bytes(h)) for k, h in found.items() if computed.get(k) != bytes(h))
+    named = "; ".join(f"(level {level}, index {idx}) = {h.hex()}, the chain's would be "
+                      f"{computed[(level, idx)].hex()}" for (level, idx), h in junk[:4]
+                      ) or "a row at one of " + ", ".join(map(str, computed))
+    failure = ledger.Failure(
+        head_position + 1, ledger.FailureKind.INSERTED,
+        f"merkle_nodes holds a node the chain did not write (its head is at "
+        f"{head_position}): {named}; remove it (`ejournal ledger verify` lists it)")
+    if chain.guard is None:
+        raise JunkNodes(failure.detail)
+    chain.guard.alarm(failure)
+    raise AssertionError("the guard raises the alarm")
 
 
 @dataclass(frozen=True)

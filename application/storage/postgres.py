@@ -20,7 +20,7 @@ from psycopg.sql import SQL, Composable, Identifier, Literal
 
 import ledger
 from application.storage import tree
-from application.storage.chain import ChainWriter, FollowRow, stored_entry
+from application.storage.chain import ChainWriter, FollowRow, junk_node_alarm, stored_entry
 from application.unit_of_work import ReadChanged, current
 
 # At most this many entries of other processes are verified inline by a writer (ADR 0009).
@@ -135,8 +135,10 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
             " {s}.merkle_nodes n ON n.level = b AND n.idx = (h.position >> b) - 1"
             " WHERE (h.position >> b) & 1 = 1) m ON true"
         ).format(s=s).as_bytes(None)
+        # The last leaf's index; + 1 in Python (a junk node at the largest bigint would
+        # overflow in SQL).
         self.sql_leaves = SQL(
-            "SELECT coalesce(max(idx) + 1, 0) AS leaves FROM {s}.merkle_nodes WHERE level = 0"
+            "SELECT max(idx) AS last_leaf FROM {s}.merkle_nodes WHERE level = 0"
         ).format(s=s).as_bytes(None)
         self.sql_nodes = SQL(
             "SELECT n.level, n.idx, n.hash FROM unnest(%s::smallint[], %s::bigint[])"
@@ -149,12 +151,16 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
             "INSERT INTO {s}.merkle_nodes (level, idx, hash)"
             " SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::bytea[])"
         ).format(s=s).as_bytes(None)
+        # Idempotent (two workers may sign the same checkpoint); INSERT privilege only.
         self.sql_add_checkpoint = SQL(
             "INSERT INTO {s}.ledger_checkpoints (size, origin, root, note)"
-            " VALUES (%s, %s, %s, %s)").format(s=s).as_bytes(None)
+            " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING").format(s=s).as_bytes(None)
         self.sql_add_timestamp = SQL(
             "INSERT INTO {s}.checkpoint_timestamps (size, origin, digest, response, gen_time,"
             " tsa) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
+        ).format(s=s).as_bytes(None)
+        self.sql_checkpoint_at = SQL(
+            "SELECT note FROM {s}.ledger_checkpoints WHERE size = %s AND origin = %s"
         ).format(s=s).as_bytes(None)
         self.sql_changes = SQL(
             "SELECT notification_id, originator_id, originator_version FROM {s}.{e}"
@@ -205,17 +211,21 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
         self.sql_counts = SQL(
             "SELECT (SELECT count(*) FROM {s}.{e}) AS events, (SELECT count(*) FROM"
             " {s}.ledger) AS entries, (SELECT coalesce(max(position), 0) FROM {s}.ledger)"
-            " AS last").format(s=s, e=e).as_bytes(None)
+            " AS last, (SELECT max(idx) FROM {s}.merkle_nodes WHERE level = 0) AS last_leaf"
+        ).format(s=s, e=e).as_bytes(None)
         self.sql_entry_at = SQL(
             "SELECT entry_hash, notification_id FROM {s}.ledger WHERE position = %s"
         ).format(s=s).as_bytes(None)
         self.sql_marks = SQL(
             "SELECT position, entry_hash, key_id, signature FROM {s}.ledger_verified"
-            " ORDER BY position DESC LIMIT %s").format(s=s).as_bytes(None)
+            " WHERE position <= %s ORDER BY position DESC LIMIT %s").format(s=s).as_bytes(None)
         self.sql_add_mark = SQL(
             "INSERT INTO {s}.ledger_verified VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING"
         ).format(s=s).as_bytes(None)
         self._known_head: ledger.ChainHead | None = None
+        # The head and subtrees of the last append tried (under _append_lock).
+        self._attempt: tuple[ledger.ChainHead, list[ledger.Subtree]] = (
+            ledger.ChainHead(0, bytes(32)), [])
         self._frontier: ledger.MerkleFrontier | None = None  # the tree at _known_head
         self._append_lock = Lock()
 
@@ -234,10 +244,18 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
                     return self._append(stored_events, reads, self._known_head,
                                         self._frontier)
                 except IntegrityError as e:
-                    if not _is_ledger_position_taken(e):
+                    clash = _clash(e)
+                    if clash == "merkle_nodes_pkey":
+                        self._check_nodes_clash()  # junk nodes: the alarm
+                    elif clash != "ledger_pkey":
                         raise
                     # Another process appended since this one last did: read the head.
-            return self._append(stored_events, reads, None, None)
+            try:
+                return self._append(stored_events, reads, None, None)
+            except IntegrityError as e:
+                if _clash(e) == "merkle_nodes_pkey":
+                    self._check_nodes_clash()
+                raise
 
     def _append(self, stored_events: Sequence[StoredEvent], reads: dict[UUID, int],
                 head: ledger.ChainHead | None, frontier: ledger.MerkleFrontier | None
@@ -273,6 +291,7 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
                 entries = self.chain.entries(head, stored_events)
                 frontier, created = tree.extend(self.chain.chain_id, frontier,
                                                 [(e[0], e[3], e[4]) for e in entries])
+                self._attempt = (head, created)  # for _check_nodes_clash
                 curs.execute(self.sql_append, [
                     list(reads), list(reads.values()),
                     *map(list, zip(*[(s.originator_id, s.originator_version, s.topic,
@@ -308,6 +327,25 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
         guard.advance(last, rows)
         guard.require_head(head.position, head.entry_hash)
 
+    def _check_nodes_clash(self) -> None:
+        """The last append clashed on merkle_nodes' key. If the ledger's head is still the
+        one it chained onto (read again under the write lock), no other process appended:
+        the clashing rows were put there by hand, ahead of the chain (a genuine node is
+        only ever written with the ledger rows that complete it). Raises the integrity
+        alarm naming them; returns if the head moved (the clash was a race: retry)."""
+        head, created = self._attempt
+        keys = [(s.level, s.index) for s in created]
+        with self.datastore.get_connection() as conn, conn.transaction():
+            self._lock_table(conn.cursor())
+            rows = conn.cursor().execute(self.sql_head).fetchall()
+            now = None if not rows else (rows[0]["position"], bytes(rows[0]["entry_hash"]))
+            if now != ((head.position, head.entry_hash) if head.position else None):
+                return
+            stored = conn.cursor().execute(self.sql_nodes, [[k[0] for k in keys],
+                                                            [k[1] for k in keys]]).fetchall()
+        found = {(int(r["level"]), int(r["idx"])): bytes(r["hash"]) for r in stored}
+        junk_node_alarm(self.chain, head.position, created, found)
+
     # The Merkle tree (ADR 0011) ----------------------------------------------------------
     def _build_tree(self, conn: Connection[Any]) -> ledger.MerkleFrontier:
         """Completes merkle_nodes for the whole ledger in the caller's transaction, which
@@ -325,8 +363,8 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
         def insert(created: list[ledger.Subtree]) -> None:
             cur.execute(self.sql_add_nodes, tree.columns(created))
 
-        leaves = cur.execute(self.sql_leaves).fetchone()["leaves"]
-        return tree.build(self.chain.chain_id, int(leaves), lookup, rows_after, insert)
+        leaves = tree.leaves(cur.execute(self.sql_leaves).fetchone()["last_leaf"])
+        return tree.build(self.chain.chain_id, leaves, lookup, rows_after, insert)
 
     def ensure_tree(self) -> int:
         """Builds the tree of a chain older than merkle_nodes (a one-off; nothing to do
@@ -337,10 +375,16 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
             self._known_head = self._frontier = None  # read afresh at the next append
             return self._build_tree(conn).size
 
-    def add_checkpoint(self, size: int, origin: str, root: bytes, note: str) -> None:
+    def add_checkpoint(self, size: int, origin: str, root: bytes, note: str) -> str | None:
+        """Stores a signed checkpoint; None if stored, else the note already stored under
+        (size, origin) — the same one, if another worker signed it first."""
         with self.datastore.get_connection() as conn, conn.transaction(), \
                 conn.cursor() as curs:
             curs.execute(self.sql_add_checkpoint, (size, origin, root, note))
+            if curs.rowcount == 1:
+                return None
+            row = curs.execute(self.sql_checkpoint_at, (size, origin)).fetchone()
+            return "" if row is None else str(row["note"])
 
     def add_timestamp(self, size: int, origin: str, digest: bytes, response: bytes,
                       gen_time: datetime, tsa: str) -> None:
@@ -363,12 +407,13 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
             curs.execute(self.sql_follow, (after, limit), prepare=True)
             return _follow_result(curs.fetchall())
 
-    def counts(self) -> tuple[int, int, int]:
-        """(events, ledger entries, the ledger's last position)."""
+    def counts(self) -> tuple[int, int, int, int]:
+        """(events, ledger entries, the ledger's last position, merkle_nodes' leaves)."""
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(self.sql_counts)
             row = curs.fetchone()
-        return int(row["events"]), int(row["entries"]), int(row["last"])
+        return (int(row["events"]), int(row["entries"]), int(row["last"]),
+                tree.leaves(row["last_leaf"]))
 
     def entry_at(self, position: int) -> tuple[bytes, int] | None:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
@@ -376,9 +421,11 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
             row = curs.fetchone()
         return None if row is None else (bytes(row["entry_hash"]), int(row["notification_id"]))
 
-    def verified_marks(self, limit: int) -> list[tuple[int, bytes, str, bytes]]:
+    def verified_marks(self, limit: int, at_most: int = 2**63 - 1
+                       ) -> list[tuple[int, bytes, str, bytes]]:
+        """The newest `limit` verified-through marks at positions ≤ `at_most`."""
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(self.sql_marks, (limit,))
+            curs.execute(self.sql_marks, (at_most, limit))
             return [(int(r["position"]), bytes(r["entry_hash"]), str(r["key_id"]),
                      bytes(r["signature"])) for r in curs.fetchall()]
 
@@ -404,11 +451,12 @@ def writer_lock_key(schema: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def _is_ledger_position_taken(error: IntegrityError) -> bool:
-    """The head (and so the tree's right edge) moved: another process appended."""
+def _clash(error: IntegrityError) -> str | None:
+    """The constraint of a unique violation: `ledger_pkey` means another process appended
+    (the head moved); `merkle_nodes_pkey` may mean that, or junk nodes ahead of the chain
+    (`_check_nodes_clash` tells which)."""
     cause = error.__cause__
-    return isinstance(cause, UniqueViolation) and cause.diag.constraint_name in (
-        "ledger_pkey", "merkle_nodes_pkey")
+    return cause.diag.constraint_name if isinstance(cause, UniqueViolation) else None
 
 
 class PostgresChainReader:
@@ -433,8 +481,20 @@ class PostgresChainReader:
             "SELECT position FROM {s}.ledger WHERE event_digest = %s LIMIT 1").format(s=s)
         self.sql_tree_size = SQL(
             "SELECT (SELECT coalesce(max(position), 0) FROM {s}.ledger),"
-            " (SELECT coalesce(max(idx) + 1, 0) FROM {s}.merkle_nodes WHERE level = 0)"
+            " (SELECT max(idx) FROM {s}.merkle_nodes WHERE level = 0)"
         ).format(s=s)
+        # Nodes no tree of `size` leaves has: (level, idx) covers leaves up to
+        # (idx + 1) · 2^level, written as idx ≥ size >> level (no overflow).
+        self.sql_beyond = SQL(
+            "SELECT level, idx, hash FROM {s}.merkle_nodes WHERE idx >= (%s::bigint >>"
+            " level::int) ORDER BY level, idx LIMIT %s").format(s=s)
+        self.sql_all_marks = SQL(
+            "SELECT v.position, v.entry_hash, v.key_id, v.signature, l.entry_hash"
+            " FROM {s}.ledger_verified v LEFT JOIN {s}.ledger l USING (position)"
+            " ORDER BY v.position").format(s=s)
+        self.sql_recent_checkpoints = SQL(
+            "SELECT size, origin, root, note FROM {s}.ledger_checkpoints"
+            " ORDER BY size DESC, signed_at DESC LIMIT %s").format(s=s)
         self.sql_nodes = SQL(
             "SELECT n.level, n.idx, n.hash FROM unnest(%s::smallint[], %s::bigint[])"
             " AS k(level, idx) JOIN {s}.merkle_nodes n USING (level, idx)").format(s=s)
@@ -501,7 +561,28 @@ class PostgresChainReader:
         """(the ledger's last position, the leaves of merkle_nodes)."""
         with Connection.connect(self.conninfo) as conn:
             row = conn.execute(self.sql_tree_size).fetchone()
-        return int(row[0]), int(row[1])
+        return int(row[0]), tree.leaves(row[1])
+
+    def nodes_beyond(self, size: int, limit: int) -> list[tuple[int, int, bytes]]:
+        """(level, idx, hash) of stored nodes that no tree of `size` leaves has."""
+        with Connection.connect(self.conninfo) as conn:
+            rows = conn.execute(self.sql_beyond, (size, limit)).fetchall()
+        return [(int(r[0]), int(r[1]), bytes(r[2])) for r in rows]
+
+    def all_verified_marks(self) -> Iterator[tuple[int, bytes, str, bytes, bytes | None]]:
+        """Every verified-through mark, with the entry hash the ledger holds there."""
+        with (Connection.connect(self.conninfo) as conn, conn.transaction(),
+              conn.cursor(name="ejournal_marks") as cur):
+            cur.execute(self.sql_all_marks)
+            for r in cur:
+                yield (int(r[0]), bytes(r[1]), str(r[2]), bytes(r[3]),
+                       None if r[4] is None else bytes(r[4]))
+
+    def recent_checkpoints(self, limit: int) -> list[tuple[int, str, bytes, str]]:
+        """(size, origin, root, note) of the `limit` largest stored checkpoints."""
+        with Connection.connect(self.conninfo) as conn:
+            rows = conn.execute(self.sql_recent_checkpoints, (limit,)).fetchall()
+        return [(int(r[0]), str(r[1]), bytes(r[2]), str(r[3])) for r in rows]
 
     def subtrees(self, keys: list[tree.Key]) -> dict[tree.Key, bytes]:
         """The stored hashes of these (level, index) subtrees, in one indexed read."""

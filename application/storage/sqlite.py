@@ -28,6 +28,7 @@ from application.storage.chain import (
     ChainWriter,
     FollowRow,
     changed_reads,
+    junk_node_alarm,
     stored_entry,
 )
 from application.storage.readmodel_sql import Dialect
@@ -110,7 +111,7 @@ def private_database_file(path: Path) -> None:
 
 INSERT_LEDGER = "INSERT INTO ledger VALUES (?,?,?,?,?,?,?)"
 INSERT_NODE = "INSERT INTO merkle_nodes (level, idx, hash) VALUES (?,?,?)"
-LEAVES = "SELECT coalesce(max(idx) + 1, 0) FROM merkle_nodes WHERE level = 0"
+LAST_LEAF = "SELECT max(idx) FROM merkle_nodes WHERE level = 0"  # + 1 in Python
 ROWS_AFTER = ("SELECT position, prev_hash, event_digest FROM ledger WHERE position > ?"
               " ORDER BY position LIMIT ?")
 
@@ -136,8 +137,8 @@ def build_tree(c: Any, chain_id: str) -> ledger.MerkleFrontier:
     def insert(created: list[ledger.Subtree]) -> None:
         c.executemany(INSERT_NODE, [(s.level, s.index, s.hash) for s in created])
 
-    c.execute(LEAVES)
-    leaves = int(c.fetchone()[0])
+    c.execute(LAST_LEAF)
+    leaves = tree.leaves(c.fetchone()[0])
     return tree.build(chain_id, leaves, lambda keys: lookup_nodes(c, keys), rows_after,
                       insert)
 SELECT_ENTRIES = (
@@ -211,7 +212,14 @@ class LedgeredSQLiteRecorder(SQLiteApplicationRecorder):
                                       for e, nid in zip(entries, ids, strict=True)])
         _, created = tree.extend(self.chain.chain_id, frontier,
                                  [(e[0], e[3], e[4]) for e in entries])
-        c.executemany(INSERT_NODE, [(s.level, s.index, s.hash) for s in created])
+        try:
+            c.executemany(INSERT_NODE, [(s.level, s.index, s.hash) for s in created])
+        except sqlite3.IntegrityError:
+            # The head was read under SQLite's write lock: no other process appended, so
+            # the clashing rows were put there by hand, ahead of the chain (ADR 0011).
+            junk_node_alarm(self.chain, head.position, created,
+                            lookup_nodes(c, [(s.level, s.index) for s in created]))
+            raise
         if entries:
             self._written.entries = (entries[0][0],
                                      ledger.ChainHead(entries[-1][0], entries[-1][5]), max(ids))
@@ -252,13 +260,14 @@ class LedgeredSQLiteRecorder(SQLiteApplicationRecorder):
         last = int(rows[0][0]) if rows else 0
         return last, [FollowRow(*r[1:]) for r in rows if r[1] is not None]
 
-    def counts(self) -> tuple[int, int, int]:
-        """(events, ledger entries, the ledger's last position)."""
+    def counts(self) -> tuple[int, int, int, int]:
+        """(events, ledger entries, the ledger's last position, merkle_nodes' leaves)."""
         with self.datastore.transaction(commit=False) as c:
             c.execute("SELECT (SELECT count(*) FROM stored_events), (SELECT count(*) FROM"
-                      " ledger), (SELECT coalesce(max(position), 0) FROM ledger)")
+                      " ledger), (SELECT coalesce(max(position), 0) FROM ledger),"
+                      f" ({LAST_LEAF})")
             row = c.fetchone()
-        return int(row[0]), int(row[1]), int(row[2])
+        return int(row[0]), int(row[1]), int(row[2]), tree.leaves(row[3])
 
     def entry_at(self, position: int) -> tuple[bytes, int] | None:
         with self.datastore.transaction(commit=False) as c:
@@ -267,10 +276,12 @@ class LedgeredSQLiteRecorder(SQLiteApplicationRecorder):
             row = c.fetchone()
         return None if row is None else (bytes(row[0]), int(row[1]))
 
-    def verified_marks(self, limit: int) -> list[tuple[int, bytes, str, bytes]]:
+    def verified_marks(self, limit: int, at_most: int = 2**63 - 1
+                       ) -> list[tuple[int, bytes, str, bytes]]:
+        """The newest `limit` verified-through marks at positions ≤ `at_most`."""
         with self.datastore.transaction(commit=False) as c:
             c.execute("SELECT position, entry_hash, key_id, signature FROM ledger_verified"
-                      " ORDER BY position DESC LIMIT ?", (limit,))
+                      " WHERE position <= ? ORDER BY position DESC LIMIT ?", (at_most, limit))
             return [(int(p), bytes(h), str(k), bytes(s)) for p, h, k, s in c.fetchall()]
 
     def add_verified_mark(self, position: int, entry_hash: bytes, key_id: str,
@@ -294,10 +305,19 @@ class LedgeredSQLiteRecorder(SQLiteApplicationRecorder):
             conn.execute("COMMIT")
             return size
 
-    def add_checkpoint(self, size: int, origin: str, root: bytes, note: str) -> None:
+    def add_checkpoint(self, size: int, origin: str, root: bytes, note: str) -> str | None:
+        """Stores a signed checkpoint; None if stored, else the note already stored under
+        (size, origin) — the same one, if another worker signed it first."""
         with self.datastore.transaction(commit=True) as c:
-            c.execute("INSERT INTO ledger_checkpoints (size, origin, root, note)"
+            c.execute("INSERT OR IGNORE INTO ledger_checkpoints (size, origin, root, note)"
                       " VALUES (?,?,?,?)", (size, origin, root, note))
+            c.execute("SELECT changes()")
+            if c.fetchone()[0] == 1:
+                return None
+            c.execute("SELECT note FROM ledger_checkpoints WHERE size = ? AND origin = ?",
+                      (size, origin))
+            row = c.fetchone()
+            return "" if row is None else str(row[0])
 
     def add_timestamp(self, size: int, origin: str, digest: bytes, response: bytes,
                       gen_time: datetime, tsa: str) -> None:
@@ -353,8 +373,34 @@ class SQLiteChainReader:
         """(the ledger's last position, the leaves of merkle_nodes)."""
         with closing(self._connect()) as conn:
             row = conn.execute("SELECT (SELECT coalesce(max(position), 0) FROM ledger),"
-                               f" ({LEAVES})").fetchone()
-        return int(row[0]), int(row[1])
+                               f" ({LAST_LEAF})").fetchone()
+        return int(row[0]), tree.leaves(row[1])
+
+    def nodes_beyond(self, size: int, limit: int) -> list[tuple[int, int, bytes]]:
+        """(level, idx, hash) of stored nodes that no tree of `size` leaves has."""
+        with closing(self._connect()) as conn:
+            rows = conn.execute("SELECT level, idx, hash FROM merkle_nodes WHERE"
+                                " idx >= (? >> level) ORDER BY level, idx LIMIT ?",
+                                (size, limit)).fetchall()
+        return [(int(lv), int(ix), bytes(h)) for lv, ix, h in rows]
+
+    def all_verified_marks(self) -> Iterator[tuple[int, bytes, str, bytes, bytes | None]]:
+        """Every verified-through mark, with the entry hash the ledger holds there."""
+        with closing(self._connect()) as conn:
+            for p, h, k, sig, stored in conn.execute(
+                    "SELECT v.position, v.entry_hash, v.key_id, v.signature, l.entry_hash"
+                    " FROM ledger_verified v LEFT JOIN ledger l USING (position)"
+                    " ORDER BY v.position"):
+                yield (int(p), bytes(h), str(k), bytes(sig),
+                       None if stored is None else bytes(stored))
+
+    def recent_checkpoints(self, limit: int) -> list[tuple[int, str, bytes, str]]:
+        """(size, origin, root, note) of the `limit` largest stored checkpoints."""
+        with closing(self._connect()) as conn:
+            rows = conn.execute("SELECT size, origin, root, note FROM ledger_checkpoints"
+                                " ORDER BY size DESC, signed_at DESC LIMIT ?",
+                                (limit,)).fetchall()
+        return [(int(r[0]), str(r[1]), bytes(r[2]), str(r[3])) for r in rows]
 
     def subtrees(self, keys: list[tree.Key]) -> dict[tree.Key, bytes]:
         with closing(self._connect()) as conn:

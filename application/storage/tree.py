@@ -23,6 +23,12 @@ class TreeIncomplete(Exception):
     table, or nodes were removed): build it (`ensure_tree`) or report tampering."""
 
 
+def leaves(last_leaf: int | None) -> int:
+    """The leaves of merkle_nodes from its largest level-0 index (None: no leaf), + 1 in
+    Python: a junk node at the largest bigint would overflow in SQL."""
+    return 0 if last_leaf is None else int(last_leaf) + 1
+
+
 def frontier_keys(size: int) -> list[Key]:
     """The (level, index) of the complete subtrees of the binary decomposition of `size`
     leaves, largest first: the frontier at `size` (popcount(size) keys)."""

@@ -14,6 +14,7 @@ import pytest
 import ledger
 from api.cli import main
 from application.config import get_settings
+from application.integrity import IntegrityAlarm
 from application.service import Ejournal, chain_id_of
 from application.storage import tree
 from domain.values import MarkValue
@@ -93,14 +94,22 @@ def test_a_failed_append_leaves_no_nodes(ejournal: Ejournal, school: School,
         frontier, created = real(*args, **kwargs)  # type: ignore[arg-type]
         return frontier, [*created, ledger.Subtree(0, 0, bytes(32))]  # (0, 0) exists
 
-    monkeypatch.setattr(tree, "extend", extend_with_a_clash)
     anna = school.students[0]
-    with pytest.raises(Exception):  # noqa: B017 - whatever the adapter raises
-        school.journal.lessons.record_mark(school.teacher, school.lesson(), anna,
-                                           MarkValue.FIVE)
+    lesson = school.lesson()
+    before = (raw.count("events"), raw.count("ledger"), raw.count("merkle"))
+    monkeypatch.setattr(tree, "extend", extend_with_a_clash)
+    # Under the write lock, with the head unchanged, a clash on merkle_nodes is a stored
+    # node the chain did not write (here, (0, 0) is not all zeros): the alarm.
+    with pytest.raises(IntegrityAlarm, match="merkle_nodes holds a node"):
+        school.journal.lessons.record_mark(school.teacher, lesson, anna, MarkValue.FIVE)
     monkeypatch.setattr(tree, "extend", real)
     assert (raw.count("events"), raw.count("ledger"), raw.count("merkle")) == before
-    school.journal.lessons.record_mark(school.teacher, school.lesson(), anna, MarkValue.FIVE)
+    again = Ejournal(ejournal.settings)  # a restarted process
+    try:
+        again.journal(school.slug).lessons.record_mark(school.teacher, lesson, anna,
+                                                       MarkValue.FIVE)
+    finally:
+        again.close()
     leaves = leaf_hashes(ejournal, school.slug)
     assert stored_nodes(ejournal, school.slug) == expected_nodes(leaves)
 
@@ -198,8 +207,14 @@ def test_an_inconsistent_previous_checkpoint_is_refused(
         size = raw.count("ledger")
     finally:
         ejournal.close()
+    # A checkpoint the service's key signed (of another tree of size - 1): a row only
+    # counts if its note is one the service signed (ADR 0011, addendum).
+    origin = f"ejournal.example/{cli}"
+    signer = ledger.Signer.from_directory(get_settings().key_dir).note_signer(origin)
+    note = ledger.sign_checkpoint(ledger.Checkpoint(origin, size - 1, bytes(range(32))),
+                                  [signer])
     raw.run("INSERT INTO {checkpoints} (size, origin, root, note) VALUES (?, ?, ?, ?)",
-            (size - 1, f"ejournal.example/{cli}", bytes(range(32)), "bogus\n"), bypass=False)
+            (size - 1, origin, bytes(range(32)), note), bypass=False)
     code, out, err = run(capsys, "ledger", "checkpoint", "--institution", cli)
     assert code == 1 and out == "" and "does not extend" in err
     assert raw.count("checkpoints") == 1
@@ -231,7 +246,8 @@ def test_verify_against_catches_a_log_cut_back_with_its_ledger_rows_and_nodes(
     raw.run("DELETE FROM {ledger} WHERE position > ?", (cut,))
     raw.run("DELETE FROM {merkle} WHERE (idx + 1) * (1 << level) > ?", (cut,))
     code, out, _ = run(capsys, "ledger", "verify", "--institution", cli)
-    assert code == 0 and "OK" in out  # the chain itself looks whole
+    # The chain itself looks whole; the stored checkpoint the service signed does not.
+    assert code == 1 and "truncated" in out and "ledger_checkpoints" in out
     code, out, _ = run(capsys, "ledger", "verify", "--against", str(kept))
     assert code == 1 and "truncated" in out
 

@@ -4,6 +4,7 @@ through it; and the service runs no DDL."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,7 +15,9 @@ import psycopg
 import pytest
 from psycopg import errors
 
+import ledger
 from application.config import Settings
+from application.integrity import IntegrityAlarm
 from application.service import Ejournal
 from application.storage.directory import PostgresDirectory
 from application.storage.layout import EVENTS_TABLE, NotOwner, schema_of
@@ -155,5 +158,55 @@ def test_an_institution_added_later_is_granted_to_the_runtime_role(
         journal = service.journal(later.slug)
         journal.lessons.record_mark(later.teacher, later.lesson(), later.students[0],
                                     MarkValue.THREE)
+    finally:
+        service.close()
+
+
+# An outside attack round with the runtime role's INSERT alone (ADR 0009, 0011) ----------
+def _runtime_sql(d: Deployment, sql: str, params: tuple[object, ...] = ()) -> None:
+    schema = schema_of(d.school.slug)
+    with psycopg.connect(d.runtime_url) as conn:
+        conn.execute(sql.format(s=f'"{schema}"'), params)
+
+
+def test_a_junk_node_inserted_by_the_runtime_role_raises_the_alarm(
+        deployment: Deployment, clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+    s = deployment.school
+    lesson_id = s.lesson()
+    schema = schema_of(s.slug)
+    with psycopg.connect(deployment.runtime_url) as conn:
+        head = conn.execute(f'SELECT max(position) FROM "{schema}".ledger').fetchone()[0]
+    _runtime_sql(deployment, "INSERT INTO {s}.merkle_nodes VALUES (0, %s, %s)",
+                 (head + 1, b"\x5a" * 32))
+    service = runtime(deployment, clock)
+    try:
+        journal = service.journal(s.slug)
+        with caplog.at_level(logging.CRITICAL, "ejournal.integrity"), \
+                pytest.raises(IntegrityAlarm):  # not 409 after every retry
+            for student in s.students[:2]:  # the second append needs leaf head + 1
+                journal.lessons.record_mark(s.teacher, lesson_id, student, MarkValue.FIVE)
+        assert any(f"index {head + 1}" in r.getMessage() for r in caplog.records)
+    finally:
+        service.close()
+
+
+def test_forged_checkpoint_rows_of_the_runtime_role_do_not_block_signing(
+        deployment: Deployment, clock: Clock) -> None:
+    s = deployment.school
+    service = runtime(deployment, clock)
+    try:
+        first = service.checkpoint(s.slug)
+        s.lesson()
+        origin = service.log_origin(s.slug)
+        _runtime_sql(deployment, "INSERT INTO {s}.ledger_checkpoints (size, origin, root,"
+                     " note) VALUES (9000000000000000000, %s, %s, %s)",
+                     (origin, bytes(32), first))
+        note = service.checkpoint(s.slug)
+        assert note != first
+        # The same checkpoint stored again by a second worker: INSERT only, no error.
+        checkpoint = ledger.Checkpoint.parse(ledger.parse_note(note).text)
+        recorder = service.journal(s.slug).store.recorder
+        assert recorder.add_checkpoint(checkpoint.size, origin, checkpoint.root,  # type: ignore[attr-defined]
+                                       note) == note
     finally:
         service.close()
