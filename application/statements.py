@@ -56,6 +56,8 @@ class Statements:
 
     # Access and common parts ------------------------------------------------------------
     def _group(self, actor: Actor, group_id: UUID) -> dict[str, str]:
+        if not actor.is_staff:  # before the look-up: no oracle of which groups exist
+            raise Forbidden("Ведомости группы доступны администрации и куратору группы.")
         rows = self.models.query("SELECT * FROM {groups} WHERE group_id = ?", [str(group_id)])
         if not rows:
             raise NotFound("Группа не найдена.", id=str(group_id))
@@ -104,7 +106,12 @@ class Statements:
 
     def _scope(self, actor: Actor, group_id: UUID) -> tuple[dict[str, str], set[str] | None]:
         """The group and the disciplines the actor may see in it (None: all): the
-        administration and the curator all, a teacher their own assignments'."""
+        administration and the curator all, a teacher their own assignments'. Students,
+        guardians and auditors have no group-level document: refused before the look-up,
+        the same whether the group exists or not."""
+        if not actor.is_staff:
+            raise Forbidden("Документ доступен администрации, куратору группы и учителям своих "
+                            "дисциплин в группе.")
         rows = self.models.query("SELECT * FROM {groups} WHERE group_id = ?", [str(group_id)])
         if not rows:
             raise NotFound("Группа не найдена.", id=str(group_id))

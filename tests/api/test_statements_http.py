@@ -131,3 +131,25 @@ def test_a_transferred_students_forecast_comes_in_their_former_group_too(api: Ap
         assert response.status_code == 200, response.text[:300]
         assert response.json()["header"]["group"] == name
 
+
+def test_an_unknown_group_is_404_to_staff_and_the_same_403_as_any_group_to_families(
+        api: Api) -> None:
+    """Group-level documents are never a family's: whether the group exists or not, a
+    student or guardian gets the same refusal (no oracle of group ids)."""
+    s = api.school
+    paths = ["/statements/progress?period=1&group_id={}",
+             "/statements/group-results?period=1&group_id={}",
+             "/statements/curator-preliminary?period=1&group_id={}",
+             "/statements/attendance?from=2026-09-01&to=2026-10-31&group_id={}",
+             "/statements/attendance-by-month?from=2026-09-01&to=2026-10-31&group_id={}",
+             "/statements/debts?group_id={}",
+             "/statements/forecast?period=1&group_id={}"]
+    for path in paths:
+        for role in ("director", "teacher"):
+            response = api.call("GET", path.format(UNKNOWN), role)
+            assert response.status_code == 404, (path, role, response.text[:300])
+        for role in ("guardian", "student"):
+            unknown = api.call("GET", path.format(UNKNOWN), role)
+            existing = api.call("GET", path.format(s.other_group), role)
+            assert unknown.status_code == existing.status_code == 403, (path, role)
+            assert unknown.json() == existing.json()
