@@ -178,3 +178,72 @@ def test_archive_export_writes_a_package_that_archive_verify_accepts(
     assert capsys.readouterr().out.strip().endswith(f"OK {out.name}")
     out.write_bytes(out.read_bytes()[:-100])  # cut short
     assert main(["archive", "verify", str(out)]) == 1
+
+
+# Bad input is a clear Russian message and exit code 2, never a traceback ---------------
+def lyceum(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["init", "--institution", "lyceum", "--name", "Лицей",
+                 "--timezone", "Europe/Moscow"]) == 0
+    assert main(["institutions", "add", "gymnasium", "--name", "Гимназия",
+                 "--timezone", "Europe/Moscow"]) == 0
+    capsys.readouterr()
+
+
+def refused(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    """Runs the command, which must exit 2 printing nothing on stdout; its stderr."""
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, ""), (argv, code, out, err)
+    assert "Traceback" not in err and err.strip(), err
+    return err
+
+
+def test_an_origin_that_is_not_a_key_name_is_refused(
+        env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lyceum(capsys)
+    for command in ("verifier-key", "checkpoint"):
+        for origin in ("a+b", "a b", ""):
+            err = refused(capsys, "ledger", command, "--institution", "lyceum",
+                          "--origin", origin)
+            assert "Имя журнала" in err
+
+
+def test_an_origin_naming_another_institutions_log_is_refused(
+        env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The key is the deployment's: a checkpoint of this institution's tree under the
+    other's log name would verify with the other's published verifier key."""
+    lyceum(capsys)
+    for origin in ("ejournal.example/gymnasium", "elsewhere.example/gymnasium", "gymnasium"):
+        for command in ("checkpoint", "verifier-key"):
+            err = refused(capsys, "ledger", command, "--institution", "lyceum",
+                          "--origin", origin)
+            assert "gymnasium" in err
+    assert main(["ledger", "checkpoint", "--institution", "lyceum",
+                 "--origin", "journal.lyceum.example/lyceum"]) == 0
+    assert capsys.readouterr().out.startswith("journal.lyceum.example/lyceum\n")
+
+
+def test_checkpoints_under_two_origins_of_one_tree_size_are_both_kept(
+        env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Was an IntegrityError (UNIQUE size, origin) signing the default origin again after
+    another one at the same size."""
+    lyceum(capsys)
+    notes = []
+    for origin in ([], ["--origin", "journal.lyceum.example/lyceum"], [], ["--origin",
+                   "journal.lyceum.example/lyceum"]):
+        assert main(["ledger", "checkpoint", "--institution", "lyceum", *origin]) == 0
+        notes.append(capsys.readouterr().out)
+    assert notes[0] == notes[2] and notes[1] == notes[3] and notes[0] != notes[1]
+
+
+def test_an_unknown_institution_is_named(env: Path, capsys: pytest.CaptureFixture[str]
+                                         ) -> None:
+    lyceum(capsys)
+    for argv in (["ledger", "verifier-key", "--institution", "nope"],
+                 ["ledger", "checkpoint", "--institution", "nope"],
+                 ["ledger", "export", "--institution", "nope", "--output",
+                  str(env / "x.jsonl")],
+                 ["statements", "movement", "--institution", "nope", "--from", "2026-09-01",
+                  "--to", "2026-10-01", "--out", str(env / "x.json")]):
+        assert "Организация «nope» не найдена." in refused(capsys, *argv)
+
