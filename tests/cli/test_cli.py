@@ -247,3 +247,88 @@ def test_an_unknown_institution_is_named(env: Path, capsys: pytest.CaptureFixtur
                   "--to", "2026-10-01", "--out", str(env / "x.json")]):
         assert "Организация «nope» не найдена." in refused(capsys, *argv)
 
+
+def test_an_unwritable_output_is_named_and_nothing_is_built(
+        env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lyceum(capsys)
+    missing = env / "missing" / "x.json"
+    for out in (missing, env):  # a directory that does not exist; a directory
+        err = refused(capsys, "statements", "movement", "--institution", "lyceum",
+                      "--from", "2026-09-01", "--to", "2026-10-01", "--format", "json",
+                      "--out", str(out))
+        assert str(out) in err
+        err = refused(capsys, "ledger", "export", "--institution", "lyceum",
+                      "--output", str(out))
+        assert str(out) in err
+    assert not missing.parent.exists()
+
+
+def test_a_bad_person_id_or_date_is_a_clear_error(
+        env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lyceum(capsys)
+    assert "--person-id" in refused(capsys, "users", "add", "--institution", "lyceum",
+                                    "--person-id", "xyz", "--kind", "student")
+    assert "--person-id" in refused(capsys, "users", "revoke", "--institution", "lyceum",
+                                    "--person-id", "xyz", "--reason", "Утеря")
+    for first, last in (("2026-13-01", "2026-10-01"), ("2026-09-01", "10.10.2026")):
+        assert "ГГГГ-ММ-ДД" in refused(capsys, "statements", "movement", "--institution",
+                                       "lyceum", "--from", first, "--to", last,
+                                       "--out", str(env / "x.json"))
+
+
+def test_an_unusable_key_directory_is_a_clear_error(
+        env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+        ) -> None:
+    lyceum(capsys)
+    os.chmod(env / "keys", 0o777)
+    try:
+        assert "chmod 700" in refused(capsys, "ledger", "verifier-key", "--institution",
+                                      "lyceum")
+    finally:
+        os.chmod(env / "keys", 0o700)
+    (env / "file").write_text("")
+    monkeypatch.setenv("EJOURNAL_KEY_DIR", str(env / "file" / "keys"))
+    get_settings.cache_clear()
+    for argv in (["ledger", "checkpoint", "--institution", "lyceum"], ["ledger", "rotate-key"]):
+        assert str(env / "file") in refused(capsys, *argv)
+
+
+def test_verify_against_an_empty_file_or_not_a_checkpoint_says_so(
+        env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lyceum(capsys)
+    empty = env / "empty.txt"
+    empty.write_text("")
+    assert "пуст" in refused(capsys, "ledger", "verify", "--against", str(empty))
+    assert "пуст" in refused(capsys, "ledger", "verify", "--against", "/dev/null")
+    text = env / "text.txt"
+    text.write_text("hello\n")
+    assert "не контрольная точка" in refused(capsys, "ledger", "verify", "--against",
+                                             str(text))
+    binary = env / "binary"
+    binary.write_bytes(b"\xff\xfe\x00")
+    assert "не контрольная точка" in refused(capsys, "ledger", "verify", "--against",
+                                             str(binary))
+    assert str(env / "nothing") in refused(capsys, "ledger", "verify", "--against",
+                                           str(env / "nothing"))
+
+
+def test_a_verifier_key_is_taken_as_text_or_from_a_file(
+        env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lyceum(capsys)
+    assert main(["ledger", "verifier-key", "--institution", "lyceum"]) == 0
+    vkey = capsys.readouterr().out
+    assert main(["ledger", "checkpoint", "--institution", "lyceum"]) == 0
+    kept = env / "checkpoint.txt"
+    kept.write_text(capsys.readouterr().out, encoding="utf-8")
+    key_file = env / "vkey.txt"
+    key_file.write_text(vkey, encoding="utf-8")
+    for key in (vkey.strip(), str(key_file)):
+        assert main(["ledger", "verify", "--against", str(kept), "--verifier-key", key]) == 0
+        assert "OK the log extends the checkpoint" in capsys.readouterr().out
+    err = refused(capsys, "ledger", "verify", "--against", str(kept), "--verifier-key",
+                  "nonsense")
+    assert "nonsense" in err and "ни ключ" in err
+    bad = env / "bad.txt"
+    bad.write_text("nonsense\n")
+    assert str(bad) in refused(capsys, "ledger", "verify", "--against", str(kept),
+                               "--verifier-key", str(bad))
