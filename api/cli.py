@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 import time
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
@@ -19,7 +21,7 @@ from application.service import CheckpointRefused, Ejournal, NotExtended, ensure
 from application.storage.layout import PostgresBackend, ensure_database
 from application.storage.tree import TreeIncomplete
 from application.timestamping import TimestampOutcome, load_roots, verify_token
-from domain.errors import DomainError
+from domain.errors import DomainError, InvalidValue
 
 
 def _open(settings: Settings, *, owner: bool = False) -> Ejournal:
@@ -76,7 +78,7 @@ def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
     ejournal = _open(settings)
     try:
         if args.person_id:
-            person_id, kind = UUID(args.person_id), args.kind
+            person_id, kind = _uuid(args.person_id, "--person-id"), args.kind
         else:
             if not args.full_name or not args.role:
                 print("Укажите --person-id или --full-name и --role.", file=sys.stderr)
@@ -104,7 +106,8 @@ def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_users_revoke(args: argparse.Namespace, settings: Settings) -> int:
     ejournal = _open(settings)
     try:
-        count = ejournal.revoke_tokens(args.institution, UUID(args.person_id), args.reason)
+        count = ejournal.revoke_tokens(args.institution, _uuid(args.person_id, "--person-id"),
+                                       args.reason)
         print(f"Отозвано токенов: {count}")
     finally:
         ejournal.close()
@@ -177,13 +180,32 @@ def cmd_ledger_verify(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     against = None
     if args.against:
+        path = Path(args.against)
         try:
-            note = Path(args.against).read_text(encoding="utf-8")
+            raw = path.read_bytes()
+        except OSError as error:
+            print(f"Контрольная точка не принята: не удалось прочитать «{path}»: "
+                  f"{_os_reason(error)}.", file=sys.stderr)
+            return 2
+        if not raw.strip():
+            print(f"Контрольная точка не принята: файл «{path}» пуст — это не контрольная "
+                  "точка.", file=sys.stderr)
+            return 2
+        try:
+            note = raw.decode("utf-8")
             origin = ledger.Checkpoint.parse(ledger.parse_note(note).text).origin
-            verifiers = ([ledger.parse_vkey(k) for k in args.verifier_key]
-                         if args.verifier_key else keyring.note_verifiers(origin))
-        except (OSError, UnicodeDecodeError, ledger.NoteError) as error:
-            print(f"Контрольная точка не принята: {error}", file=sys.stderr)
+        except (UnicodeDecodeError, ledger.NoteError) as error:
+            detail = "не текст UTF-8" if isinstance(error, UnicodeDecodeError) else error
+            print(f"Контрольная точка не принята: «{path}» — не контрольная точка "
+                  f"(подписанная заметка C2SP, как печатает ejournal ledger checkpoint): "
+                  f"{detail}.", file=sys.stderr)
+            return 2
+        try:
+            verifiers = (_verifier_keys(args.verifier_key) if args.verifier_key
+                         else keyring.note_verifiers(origin))
+        except (InvalidValue, ledger.NoteError) as error:
+            print(f"Ключ проверки не принят: {getattr(error, 'message', error)}",
+                  file=sys.stderr)
             return 2
         against = (note, verifiers)
         if not args.institution:  # the log's name ends in the institution's code
@@ -235,6 +257,34 @@ def cmd_ledger_verify(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         ejournal.close()
     return 1 if failed else 0
+
+
+def _verifier_keys(values: Sequence[str]) -> list[ledger.NoteVerifier]:
+    """Each --verifier-key: the key's text (`<name>+<id>+<key>`), or the path of a file
+    holding it (one key a line, as `ejournal ledger verifier-key` prints it)."""
+    found = []
+    for value in values:
+        try:
+            found.append(ledger.parse_vkey(value.strip()))
+            continue
+        except ledger.NoteError:
+            path = Path(value)
+        if not path.is_file():
+            raise InvalidValue(f"«{value}» — ни ключ проверки (<имя журнала>+<id>+<ключ>, как "
+                               "печатает ejournal ledger verifier-key), ни файл с ним.")
+        try:
+            lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()
+                     if line.strip()]
+        except (OSError, UnicodeDecodeError) as error:
+            reason = _os_reason(error) if isinstance(error, OSError) else "не текст UTF-8"
+            raise InvalidValue(f"не удалось прочитать «{path}»: {reason}.") from None
+        if not lines:
+            raise InvalidValue(f"файл «{path}» пуст: в нём нет ключа проверки.")
+        try:
+            found.extend(ledger.parse_vkey(line) for line in lines)
+        except ledger.NoteError as error:
+            raise InvalidValue(f"файл «{path}» — не ключ проверки: {error}.") from None
+    return found
 
 
 def _verify_against(ejournal: Ejournal, slug: str, note: str,
@@ -328,13 +378,63 @@ def cmd_ledger_verifier_key(args: argparse.Namespace, settings: Settings) -> int
 
 
 def cmd_ledger_export(args: argparse.Namespace, settings: Settings) -> int:
+    output = Path(args.output)
+    if (problem := _unwritable(output)) is not None:
+        print(problem, file=sys.stderr)
+        return 2
     ejournal = Ejournal(settings, require_signer=False)
     try:
-        count = ejournal.export_chain(args.institution, Path(args.output))
+        count = ejournal.export_chain(args.institution, output)
         print(f"Выгружено {count} записей в {args.output}")
+    except OSError as error:
+        print(f"Не удалось записать «{output}»: {_os_reason(error)}.", file=sys.stderr)
+        return 2
     finally:
         ejournal.close()
     return 0
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why `path` cannot be written (checked before any work), or None."""
+    if path.is_dir():
+        reason = "это каталог, укажите файл"
+    elif not path.parent.is_dir():
+        reason = f"нет каталога «{path.parent}»"
+    elif not os.access(path.parent, os.W_OK) or (path.exists()
+                                                 and not os.access(path, os.W_OK)):
+        reason = "нет права записи"
+    else:
+        return None
+    return f"Не удалось записать «{path}»: {reason}."
+
+
+OS_REASONS = {errno.ENOENT: "нет такого файла или каталога", errno.EACCES: "нет доступа",
+              errno.EPERM: "нет доступа", errno.EISDIR: "это каталог",
+              errno.ENOTDIR: "часть пути — не каталог", errno.ENOSPC: "нет места на диске",
+              errno.EROFS: "файловая система только для чтения",
+              errno.EEXIST: "файл уже существует"}
+
+
+def _os_reason(error: OSError) -> str:
+    return OS_REASONS.get(error.errno or 0, error.strerror or str(error))
+
+
+def _uuid(value: str, option: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError:
+        raise InvalidValue(f"{option}: ожидается идентификатор (UUID), а не «{value}».",
+                           field=option) from None
+
+
+def _date(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidValue(f"{option}: ожидается дата ГГГГ-ММ-ДД, а не «{value}».",
+                           field=option) from None
 
 
 def parser() -> argparse.ArgumentParser:
@@ -581,12 +681,15 @@ def cmd_projections_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_statements(args: argparse.Namespace, settings: Settings) -> int:
-    from datetime import date as date_
-
     from api.documents import render
     from application.actors import Actor
     from domain.values import Role
 
+    out = Path(args.out)
+    if (problem := _unwritable(out)) is not None:
+        print(problem, file=sys.stderr)
+        return 2
+    first, last = _date(args.date_from, "--from"), _date(args.date_to, "--to")
     ejournal = _open(settings)
     try:
         journal = ejournal.journal(args.institution)
@@ -601,8 +704,6 @@ def cmd_statements(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"Группа «{args.group}» не найдена.", file=sys.stderr)
                 return 2
             group_id = UUID(found[0]["group_id"])
-        first = date_.fromisoformat(args.date_from) if args.date_from else None
-        last = date_.fromisoformat(args.date_to) if args.date_to else None
         st = journal.statements
         if args.name in ("progress", "attendance", "group-results", "curator-preliminary",
                          "attendance-by-month", "forecast") and group_id is None:
@@ -631,7 +732,11 @@ def cmd_statements(args: argparse.Namespace, settings: Settings) -> int:
         }
         statement = build[args.name]()
         body, _ = render(statement, args.format)
-        Path(args.out).write_bytes(body)
+        try:
+            out.write_bytes(body)
+        except OSError as error:
+            print(f"Не удалось записать «{out}»: {_os_reason(error)}.", file=sys.stderr)
+            return 2
         print(f"{args.out}: {len(body)} байт, состояние журнала № "
               f"{statement.header.ledger.position}")
     finally:
@@ -723,10 +828,20 @@ def add_backup_commands(sub: argparse._SubParsersAction) -> None:  # type: ignor
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    settings = get_settings()
     try:
-        return args.func(args, get_settings())
+        return args.func(args, settings)
     except DomainError as error:
         print(f"Ошибка: {error.message}", file=sys.stderr)
+        return 2
+    except (ledger.KeyNotFound, ledger.UnsafeKeyPermissions, ledger.InvalidKeyFile) as error:
+        print(f"Ключи подписи не приняты (каталог {settings.key_dir}): {error}",
+              file=sys.stderr)
+        return 2
+    except OSError as error:  # a path of the command or the settings: not a bug of ours
+        where = f" «{error.filename}»" if error.filename else ""
+        print(f"Ошибка: не удалось открыть или записать{where}: {_os_reason(error)}.",
+              file=sys.stderr)
         return 2
     except IntegrityAlarm as alarm:
         print(f"ТРЕВОГА ЦЕЛОСТНОСТИ: {alarm}. Работа с организацией приостановлена: "

@@ -26,6 +26,7 @@ from application.storage.layout import Backend, ChainReader, NotOwner, open_back
 from application.store import InstitutionStore
 from domain.errors import DuplicateEntry, InvalidValue, NotFound
 from domain.institution import Institution, check_slug, check_timezone
+from ledger.note import check_key_name
 
 log = logging.getLogger("ejournal.integrity")
 TOKEN_PREFIX = "ej_"
@@ -226,14 +227,34 @@ class Ejournal:
 
     # The Merkle tree and checkpoints (ADR 0011) ----------------------------------------
     def log_origin(self, slug: str, origin: str | None = None) -> str:
-        """The institution's log name: `origin`, else `<EJOURNAL_LOG_ORIGIN_PREFIX>/<slug>`."""
-        return origin or f"{self.settings.log_origin_prefix.rstrip('/')}/{slug}"
+        """The institution's log name: `origin`, else `<EJOURNAL_LOG_ORIGIN_PREFIX>/<slug>`.
+        InvalidValue for an origin that is not a key name (empty, a space, '+', a control
+        character), or whose last segment is another registered institution's code: the
+        signing key is the deployment's, so a checkpoint of this tree under the other's
+        log name would verify with the other's verifier key (and `ledger verify
+        --against` takes the institution from that segment)."""
+        if origin is None:
+            return f"{self.settings.log_origin_prefix.rstrip('/')}/{slug}"
+        try:
+            check_key_name(origin)
+        except ledger.NoteError:
+            raise InvalidValue("Имя журнала (--origin): непустое, без пробелов, «+» и "
+                               "управляющих символов.", field="origin") from None
+        named = origin.rsplit("/", 1)[-1]
+        if named != slug and self.backend.directory.institution(named) is not None:
+            raise InvalidValue(f"Имя журнала «{origin}» называет журнал организации "
+                               f"«{named}»: контрольные точки организации «{slug}» "
+                               "подписываются только под её собственным именем.",
+                               field="origin")
+        return origin
 
     def verifier_key(self, slug: str, origin: str | None = None) -> str:
         """The verifier key (C2SP vkey) of the institution's checkpoints, signed with the
         active key under the log's name: what auditors keep to check them."""
         if self.signer is None:
             raise RuntimeError("this deployment was opened without a signing key")
+        if self.backend.directory.institution(slug) is None:
+            raise NotFound(f"Организация «{slug}» не найдена.")
         return self.signer.note_signer(self.log_origin(slug, origin)).verifier().vkey()
 
     def _tree(self, slug: str) -> tuple[ChainReader, int, bytes]:

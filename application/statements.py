@@ -56,6 +56,8 @@ class Statements:
 
     # Access and common parts ------------------------------------------------------------
     def _group(self, actor: Actor, group_id: UUID) -> dict[str, str]:
+        if not actor.is_staff:  # before the look-up: no oracle of which groups exist
+            raise Forbidden("Ведомости группы доступны администрации и куратору группы.")
         rows = self.models.query("SELECT * FROM {groups} WHERE group_id = ?", [str(group_id)])
         if not rows:
             raise NotFound("Группа не найдена.", id=str(group_id))
@@ -104,7 +106,12 @@ class Statements:
 
     def _scope(self, actor: Actor, group_id: UUID) -> tuple[dict[str, str], set[str] | None]:
         """The group and the disciplines the actor may see in it (None: all): the
-        administration and the curator all, a teacher their own assignments'."""
+        administration and the curator all, a teacher their own assignments'. Students,
+        guardians and auditors have no group-level document: refused before the look-up,
+        the same whether the group exists or not."""
+        if not actor.is_staff:
+            raise Forbidden("Документ доступен администрации, куратору группы и учителям своих "
+                            "дисциплин в группе.")
         rows = self.models.query("SELECT * FROM {groups} WHERE group_id = ?", [str(group_id)])
         if not rows:
             raise NotFound("Группа не найдена.", id=str(group_id))
@@ -134,10 +141,32 @@ class Statements:
             return group
         raise NotFound(STUDENT_NOT_FOUND, id=str(student_id))
 
+    def _student_group(self, actor: Actor, student_id: UUID, group_id: UUID | None
+                       ) -> dict[str, str] | None:
+        """The group of a student's own document, once the actor may read the student's
+        documents (`_student`): `group_id` if the student is or was in it (the roster),
+        otherwise — no group_id — the current group (None if the student is in none).
+        A group the student never was in, or one that does not exist, is the same 404
+        for every role, naming neither: the pair (student, group) names nothing."""
+        current = self._student(actor, student_id)
+        wanted = str(group_id) if group_id is not None else current
+        if wanted is None:
+            return None
+        member = wanted == current or self.models.query(
+            "SELECT 1 AS x FROM {roster} WHERE group_id = ? AND student_id = ?",
+            [wanted, str(student_id)])
+        rows = self.models.query("SELECT * FROM {groups} WHERE group_id = ?",
+                                 [wanted]) if member else []
+        if not rows:
+            raise NotFound("Обучающийся в этой группе не числится.", id=str(student_id))
+        return rows[0]
+
     def _period(self, year_id: str, key: str) -> dict[str, Any]:
         if key == "year":
             year = self.models.query("SELECT title, starts, ends FROM {years}"
                                      " WHERE year_id = ?", [year_id])
+            if not year:
+                raise NotFound("Учебный год группы не найден.", id=year_id)
             return {"title": f"{year[0]['title']} учебный год", "starts": year[0]["starts"],
                     "ends": year[0]["ends"]}
         found = self.models.query("SELECT title, starts, ends FROM {periods} WHERE year_id = ?"
@@ -181,16 +210,8 @@ class Statements:
             raise InvalidValue("Период: номер периода или year.", field="period")
         self.models.catch_up()
         group = self._group(actor, group_id)
-        if key == "year":
-            year = self.models.query("SELECT title, ends FROM {years} WHERE year_id = ?",
-                                     [group["year_id"]])
-            title, ends = f"{year[0]['title']} учебный год", year[0]["ends"]
-        else:
-            found = self.models.query("SELECT title, ends FROM {periods} WHERE year_id = ?"
-                                      " AND number = ?", [group["year_id"], int(key)])
-            if not found:
-                raise NotFound("Такого периода в учебном году группы нет.", period=key)
-            title, ends = found[0]["title"], found[0]["ends"]
+        found = self._period(group["year_id"], key)
+        title, ends = found["title"], found["ends"]
         disciplines = {r["discipline_id"]: r["name"] for r in self.models.query(
             "SELECT d.discipline_id, d.name FROM {sheets} s JOIN {disciplines} d"
             " ON d.discipline_id = s.discipline_id WHERE s.group_id = ? AND s.period_key = ?",
@@ -308,13 +329,10 @@ class Statements:
         self.models.catch_up()
         only = None
         if student_id is not None:
-            current_group = self._student(actor, student_id)
-            if group_id is None and current_group is None:
+            own = self._student_group(actor, student_id, group_id)
+            if own is None:
                 raise NotFound("Обучающийся не состоит в группе.", id=str(student_id))
-            group_id = group_id or UUID(current_group)  # type: ignore[arg-type]
-            group, disciplines = self.models.query(
-                "SELECT * FROM {groups} WHERE group_id = ?", [str(group_id)])[0], None
-            only = str(student_id)
+            group, disciplines, only = own, None, str(student_id)
         elif group_id is not None:
             group, disciplines = self._scope(actor, group_id)
         else:
@@ -357,7 +375,7 @@ class Statements:
         self.models.catch_up()
         where, params, disciplines, title_group = [], [], None, None
         if student_id is not None:
-            self._student(actor, student_id)
+            self._student_group(actor, student_id, group_id)  # group_id: one of theirs
             where.append("m.student_id = ?")
             params.append(str(student_id))
         if group_id is not None:

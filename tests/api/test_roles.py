@@ -346,6 +346,44 @@ CASES = [
          family_denied=404, staff_denied=404),
     Case("year snapshot", "GET", lambda a, n: "/statements/year-snapshot",
          lambda a, n: None, ADMINISTRATION),
+    # A student's documents come only in a group of the student: another group's id, or
+    # an unknown one, is the same 404 to everyone (it revealed the group's name and
+    # curriculum to families, or was a 500).
+    Case("own child's forecast in own group", "GET",
+         lambda a, n: f"/statements/forecast?student_id={a.school.students[0]}"
+                      f"&group_id={a.school.group}&period=1",
+         lambda a, n: None, ADMINISTRATION | {"curator", "guardian", "student"},
+         family_denied=404, staff_denied=404),
+    Case("own child's forecast in another group", "GET",
+         lambda a, n: f"/statements/forecast?student_id={a.school.students[0]}"
+                      f"&group_id={a.school.other_group}&period=1",
+         lambda a, n: None, set(), family_denied=404, staff_denied=404),
+    Case("own child's forecast in an unknown group", "GET",
+         lambda a, n: f"/statements/forecast?student_id={a.school.students[0]}"
+                      f"&group_id={UUID(int=n)}&period=1",
+         lambda a, n: None, set(), family_denied=404, staff_denied=404),
+    Case("own child's debts in own group", "GET",
+         lambda a, n: f"/statements/debts?student_id={a.school.students[0]}"
+                      f"&group_id={a.school.group}",
+         lambda a, n: None, ADMINISTRATION | {"curator", "guardian", "student"},
+         family_denied=404, staff_denied=404),
+    Case("own child's debts in another group", "GET",
+         lambda a, n: f"/statements/debts?student_id={a.school.students[0]}"
+                      f"&group_id={a.school.other_group}",
+         lambda a, n: None, set(), family_denied=404, staff_denied=404),
+    Case("own child's debts in an unknown group", "GET",
+         lambda a, n: f"/statements/debts?student_id={a.school.students[0]}"
+                      f"&group_id={UUID(int=n)}",
+         lambda a, n: None, set(), family_denied=404, staff_denied=404),
+    Case("another group's forecast", "GET",
+         lambda a, n: f"/statements/forecast?group_id={a.school.other_group}&period=1",
+         lambda a, n: None, ADMINISTRATION),
+    Case("another group's debts", "GET",
+         lambda a, n: f"/statements/debts?group_id={a.school.other_group}",
+         lambda a, n: None, ADMINISTRATION),
+    Case("another group's progress", "GET",
+         lambda a, n: f"/statements/progress?group_id={a.school.other_group}&period=1",
+         lambda a, n: None, ADMINISTRATION),
 ]
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from domain.values import MarkValue
+from datetime import date
+
+from domain.values import MarkValue, OrderRef
 from tests.api.conftest import Api
 
 
@@ -82,3 +84,72 @@ def test_the_diary_shows_the_students_own_period_marks_and_debts(api: Api) -> No
                          role).json()
         assert diary["period_marks"] == [{"discipline_name": "Математика", "period": "1",
                                           "value": "2", "academic_debt": True}]
+
+
+UNKNOWN = "00000000-0000-0000-0000-000000000000"
+
+
+def test_a_students_forecast_comes_only_in_a_group_of_the_student(api: Api) -> None:
+    """Issue: the guardian's forecast with group_id=<unknown> was a 500, with another
+    group's id that group's name and disciplines. Now both are the same 404 for every
+    role, naming neither the group nor anything in it; the student's own group is 200."""
+    s = api.school
+    anna = s.students[0]
+    base = f"/statements/forecast?period=1&student_id={anna}"
+    for role in ("guardian", "student", "curator", "director"):
+        own = api.call("GET", base + f"&group_id={s.group}", role)
+        assert own.status_code == 200, (role, own.text[:300])
+        assert own.json()["header"]["group"] == "10А"
+        refused = [api.call("GET", base + f"&group_id={group}", role)
+                   for group in (UNKNOWN, s.other_group)]
+        for response in refused:
+            assert response.status_code == 404, (role, response.text[:300])
+            assert response.headers["content-type"] == "application/problem+json"
+            assert "10Б" not in response.text and str(s.other_group) not in response.text
+        assert refused[0].json() == refused[1].json()
+
+
+def test_a_students_debts_come_only_in_a_group_of_the_student(api: Api) -> None:
+    s = api.school
+    base = f"/statements/debts?student_id={s.students[0]}"
+    for role in ("guardian", "student", "curator", "director"):
+        assert api.call("GET", base + f"&group_id={s.group}", role).status_code == 200
+        refused = [api.call("GET", base + f"&group_id={group}", role)
+                   for group in (UNKNOWN, s.other_group)]
+        assert [r.status_code for r in refused] == [404, 404], role
+        assert refused[0].json() == refused[1].json()
+
+
+def test_a_transferred_students_forecast_comes_in_their_former_group_too(api: Api) -> None:
+    s = api.school
+    vadim = s.students[2]
+    s.journal.roster.transfer(s.admin, vadim, s.other_group, OrderRef("9-к", date(2026, 10, 1)),
+                              date(2026, 10, 1))
+    for group, name in ((s.group, "10А"), (s.other_group, "10Б")):
+        response = api.call("GET", f"/statements/forecast?period=1&student_id={vadim}"
+                                   f"&group_id={group}", "director")
+        assert response.status_code == 200, response.text[:300]
+        assert response.json()["header"]["group"] == name
+
+
+def test_an_unknown_group_is_404_to_staff_and_the_same_403_as_any_group_to_families(
+        api: Api) -> None:
+    """Group-level documents are never a family's: whether the group exists or not, a
+    student or guardian gets the same refusal (no oracle of group ids)."""
+    s = api.school
+    paths = ["/statements/progress?period=1&group_id={}",
+             "/statements/group-results?period=1&group_id={}",
+             "/statements/curator-preliminary?period=1&group_id={}",
+             "/statements/attendance?from=2026-09-01&to=2026-10-31&group_id={}",
+             "/statements/attendance-by-month?from=2026-09-01&to=2026-10-31&group_id={}",
+             "/statements/debts?group_id={}",
+             "/statements/forecast?period=1&group_id={}"]
+    for path in paths:
+        for role in ("director", "teacher"):
+            response = api.call("GET", path.format(UNKNOWN), role)
+            assert response.status_code == 404, (path, role, response.text[:300])
+        for role in ("guardian", "student"):
+            unknown = api.call("GET", path.format(UNKNOWN), role)
+            existing = api.call("GET", path.format(s.other_group), role)
+            assert unknown.status_code == existing.status_code == 403, (path, role)
+            assert unknown.json() == existing.json()

@@ -178,3 +178,157 @@ def test_archive_export_writes_a_package_that_archive_verify_accepts(
     assert capsys.readouterr().out.strip().endswith(f"OK {out.name}")
     out.write_bytes(out.read_bytes()[:-100])  # cut short
     assert main(["archive", "verify", str(out)]) == 1
+
+
+# Bad input is a clear Russian message and exit code 2, never a traceback ---------------
+def lyceum(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["init", "--institution", "lyceum", "--name", "Лицей",
+                 "--timezone", "Europe/Moscow"]) == 0
+    assert main(["institutions", "add", "gymnasium", "--name", "Гимназия",
+                 "--timezone", "Europe/Moscow"]) == 0
+    capsys.readouterr()
+
+
+def refused(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    """Runs the command, which must exit 2 printing nothing on stdout; its stderr."""
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, ""), (argv, code, out, err)
+    assert "Traceback" not in err and err.strip(), err
+    return err
+
+
+def test_an_origin_that_is_not_a_key_name_is_refused(
+        env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lyceum(capsys)
+    for command in ("verifier-key", "checkpoint"):
+        for origin in ("a+b", "a b", ""):
+            err = refused(capsys, "ledger", command, "--institution", "lyceum",
+                          "--origin", origin)
+            assert "Имя журнала" in err
+
+
+def test_an_origin_naming_another_institutions_log_is_refused(
+        env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The key is the deployment's: a checkpoint of this institution's tree under the
+    other's log name would verify with the other's published verifier key."""
+    lyceum(capsys)
+    for origin in ("ejournal.example/gymnasium", "elsewhere.example/gymnasium", "gymnasium"):
+        for command in ("checkpoint", "verifier-key"):
+            err = refused(capsys, "ledger", command, "--institution", "lyceum",
+                          "--origin", origin)
+            assert "gymnasium" in err
+    assert main(["ledger", "checkpoint", "--institution", "lyceum",
+                 "--origin", "journal.lyceum.example/lyceum"]) == 0
+    assert capsys.readouterr().out.startswith("journal.lyceum.example/lyceum\n")
+
+
+def test_checkpoints_under_two_origins_of_one_tree_size_are_both_kept(
+        env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Was an IntegrityError (UNIQUE size, origin) signing the default origin again after
+    another one at the same size."""
+    lyceum(capsys)
+    notes = []
+    for origin in ([], ["--origin", "journal.lyceum.example/lyceum"], [], ["--origin",
+                   "journal.lyceum.example/lyceum"]):
+        assert main(["ledger", "checkpoint", "--institution", "lyceum", *origin]) == 0
+        notes.append(capsys.readouterr().out)
+    assert notes[0] == notes[2] and notes[1] == notes[3] and notes[0] != notes[1]
+
+
+def test_an_unknown_institution_is_named(env: Path, capsys: pytest.CaptureFixture[str]
+                                         ) -> None:
+    lyceum(capsys)
+    for argv in (["ledger", "verifier-key", "--institution", "nope"],
+                 ["ledger", "checkpoint", "--institution", "nope"],
+                 ["ledger", "export", "--institution", "nope", "--output",
+                  str(env / "x.jsonl")],
+                 ["statements", "movement", "--institution", "nope", "--from", "2026-09-01",
+                  "--to", "2026-10-01", "--out", str(env / "x.json")]):
+        assert "Организация «nope» не найдена." in refused(capsys, *argv)
+
+
+def test_an_unwritable_output_is_named_and_nothing_is_built(
+        env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lyceum(capsys)
+    missing = env / "missing" / "x.json"
+    for out in (missing, env):  # a directory that does not exist; a directory
+        err = refused(capsys, "statements", "movement", "--institution", "lyceum",
+                      "--from", "2026-09-01", "--to", "2026-10-01", "--format", "json",
+                      "--out", str(out))
+        assert str(out) in err
+        err = refused(capsys, "ledger", "export", "--institution", "lyceum",
+                      "--output", str(out))
+        assert str(out) in err
+    assert not missing.parent.exists()
+
+
+def test_a_bad_person_id_or_date_is_a_clear_error(
+        env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lyceum(capsys)
+    assert "--person-id" in refused(capsys, "users", "add", "--institution", "lyceum",
+                                    "--person-id", "xyz", "--kind", "student")
+    assert "--person-id" in refused(capsys, "users", "revoke", "--institution", "lyceum",
+                                    "--person-id", "xyz", "--reason", "Утеря")
+    for first, last in (("2026-13-01", "2026-10-01"), ("2026-09-01", "10.10.2026")):
+        assert "ГГГГ-ММ-ДД" in refused(capsys, "statements", "movement", "--institution",
+                                       "lyceum", "--from", first, "--to", last,
+                                       "--out", str(env / "x.json"))
+
+
+def test_an_unusable_key_directory_is_a_clear_error(
+        env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+        ) -> None:
+    lyceum(capsys)
+    os.chmod(env / "keys", 0o777)
+    try:
+        assert "chmod 700" in refused(capsys, "ledger", "verifier-key", "--institution",
+                                      "lyceum")
+    finally:
+        os.chmod(env / "keys", 0o700)
+    (env / "file").write_text("")
+    monkeypatch.setenv("EJOURNAL_KEY_DIR", str(env / "file" / "keys"))
+    get_settings.cache_clear()
+    for argv in (["ledger", "checkpoint", "--institution", "lyceum"], ["ledger", "rotate-key"]):
+        assert str(env / "file") in refused(capsys, *argv)
+
+
+def test_verify_against_an_empty_file_or_not_a_checkpoint_says_so(
+        env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lyceum(capsys)
+    empty = env / "empty.txt"
+    empty.write_text("")
+    assert "пуст" in refused(capsys, "ledger", "verify", "--against", str(empty))
+    assert "пуст" in refused(capsys, "ledger", "verify", "--against", "/dev/null")
+    text = env / "text.txt"
+    text.write_text("hello\n")
+    assert "не контрольная точка" in refused(capsys, "ledger", "verify", "--against",
+                                             str(text))
+    binary = env / "binary"
+    binary.write_bytes(b"\xff\xfe\x00")
+    assert "не контрольная точка" in refused(capsys, "ledger", "verify", "--against",
+                                             str(binary))
+    assert str(env / "nothing") in refused(capsys, "ledger", "verify", "--against",
+                                           str(env / "nothing"))
+
+
+def test_a_verifier_key_is_taken_as_text_or_from_a_file(
+        env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lyceum(capsys)
+    assert main(["ledger", "verifier-key", "--institution", "lyceum"]) == 0
+    vkey = capsys.readouterr().out
+    assert main(["ledger", "checkpoint", "--institution", "lyceum"]) == 0
+    kept = env / "checkpoint.txt"
+    kept.write_text(capsys.readouterr().out, encoding="utf-8")
+    key_file = env / "vkey.txt"
+    key_file.write_text(vkey, encoding="utf-8")
+    for key in (vkey.strip(), str(key_file)):
+        assert main(["ledger", "verify", "--against", str(kept), "--verifier-key", key]) == 0
+        assert "OK the log extends the checkpoint" in capsys.readouterr().out
+    err = refused(capsys, "ledger", "verify", "--against", str(kept), "--verifier-key",
+                  "nonsense")
+    assert "nonsense" in err and "ни ключ" in err
+    bad = env / "bad.txt"
+    bad.write_text("nonsense\n")
+    assert str(bad) in refused(capsys, "ledger", "verify", "--against", str(kept),
+                               "--verifier-key", str(bad))
