@@ -571,6 +571,8 @@ def parser() -> argparse.ArgumentParser:
     arch_export.add_argument("--institution", required=True)
     arch_export.add_argument("--year", required=True, help="учебный год, например 2026/2027")
     arch_export.add_argument("--out", required=True, help="файл архива (.zip)")
+    arch_export.add_argument("--period", type=int, help="номер периода (итерации доп. "
+                                                          "образования): архив одного периода")
     arch_export.set_defaults(func=cmd_archive_export)
     arch_verify = arch.add_parser("verify", help="проверить архив (как ejournal-verify)")
     arch_verify.add_argument("file")
@@ -600,7 +602,7 @@ def cmd_archive_export(args: argparse.Namespace, settings: Settings) -> int:
                 bar.update(tasks[stage], completed=done)  # type: ignore[arg-type]
 
             report = ArchiveExport(ejournal, render).export_year(
-                args.institution, args.year, Path(args.out), progress)
+                args.institution, args.year, Path(args.out), progress, period=args.period)
         print(f"{report.path}: записи {report.first}–{report.last}, ведомостей "
               f"{report.statements}, {report.bytes_written} байт")
         print(report.checkpoint, end="")

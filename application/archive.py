@@ -53,6 +53,17 @@ class ExportReport:
     checkpoint: str
 
 
+@dataclass(frozen=True)
+class Span:
+    """What a package covers: a year, or one of its periods (an iteration)."""
+
+    year_title: str
+    starts: date
+    ends: date
+    period_key: str  # "year" or the period's number, as the statements take it
+    label: str
+
+
 class _Hashing:
     """A writable member of the ZIP that hashes what passes through it."""
 
@@ -77,18 +88,30 @@ class ArchiveExport:
         self.ejournal, self.render = ejournal, render
 
     def export_year(self, slug: str, year_title: str, out: Path,
-                    progress: Progress | None = None) -> ExportReport:
+                    progress: Progress | None = None, *,
+                    period: int | None = None) -> ExportReport:
+        """The package of an academic year — or, with `period`, of one of its periods (an
+        iteration of additional education, seed 003 §4: an archive at the end of each):
+        the same package, its entries from the period's first day, its statements for
+        the period."""
         journal = self.ejournal.journal(slug)
         institution = journal.institution()
         year = next((y for y in institution.years.values() if y.title == year_title), None)
         if year is None:
             raise NotFound(f"Учебный год «{year_title}» не найден.", year=year_title)
-        if journal.local_date() < year.starts:
-            raise ArchiveRefused(f"{year.title} учебный год ещё не начался "
-                                 f"({year.starts:%d.%m.%Y}).")
+        span = Span(year.title, year.starts, year.ends, "year", year.title + " учебный год")
+        if period is not None:
+            if not 1 <= period <= len(year.periods):
+                raise NotFound(f"В {year.title} учебном году нет периода №{period}.",
+                               period=period)
+            p = year.periods[period - 1]
+            span = Span(year.title, p.starts, p.ends, str(period),
+                        f"{p.title} ({year.title})")
+        if journal.local_date() < span.starts:
+            raise ArchiveRefused(f"{span.label} ещё не начался ({span.starts:%d.%m.%Y}).")
         tell = progress or (lambda stage, done, total: None)
         # 1. The statements, from the read models brought up to date.
-        statements = list(self._statements(slug, year, institution, tell))
+        statements = list(self._statements(slug, year, span, institution, tell))
         # 2. A checkpoint of the log that includes every journal state they name.
         journal.store.recorder.ensure_tree()  # type: ignore[attr-defined]
         try:
@@ -101,13 +124,14 @@ class ArchiveExport:
         if self.ejournal.settings.tsa_url:  # a TSA down costs the package nothing but
             self.ejournal.timestamp(slug)  # its token (ADR 0013)
         token = reader.checkpoint_timestamp(last, checkpoint.origin)
-        first = self._first_on_or_after(reader, year.starts, ZoneInfo(institution.timezone),
+        first = self._first_on_or_after(reader, span.starts, ZoneInfo(institution.timezone),
                                         last)
         if first > last:
-            raise ArchiveRefused(f"В журнале нет записей с начала {year.title} учебного года "
-                                 f"({year.starts:%d.%m.%Y}).")
+            raise ArchiveRefused(f"В журнале нет записей с начала: {span.label} "
+                                 f"({span.starts:%d.%m.%Y}).")
         chain_id = chain_id_of(institution.id)
-        root_dir = f"{safe_name(slug)}-{safe_name(year.title)}/"
+        suffix = "" if period is None else f"-{period}"
+        root_dir = f"{safe_name(slug)}-{safe_name(year.title)}{suffix}/"
         sums: dict[str, str] = {}
         key_span: dict[str, list[int]] = {}
         signer = self.ejournal.signer
@@ -136,8 +160,8 @@ class ArchiveExport:
                     member.write((ledger.export_header(chain_id) + "\n").encode())
                     for done, entry in enumerate(self._entries(reader, first, last), 1):
                         member.write((ledger.export_line(entry) + "\n").encode())
-                        span = key_span.setdefault(entry.key_id, [entry.position, entry.position])
-                        span[1] = entry.position
+                        seen = key_span.setdefault(entry.key_id, [entry.position, entry.position])
+                        seen[1] = entry.position
                         if done % 1000 == 0 or entry.position == last:
                             tell("entries", done, last - first + 1)
                 sums[fmt.ENTRIES] = member.sha256.hexdigest()
@@ -164,6 +188,9 @@ class ArchiveExport:
                     "chain_id": chain_id, "origin": checkpoint.origin,
                     "year": {"title": year.title, "starts": year.starts.isoformat(),
                              "ends": year.ends.isoformat()},
+                    "period": None if period is None else {
+                        "number": period, "title": span.label,
+                        "starts": span.starts.isoformat(), "ends": span.ends.isoformat()},
                     "first_position": first, "last_position": last,
                     "exported_at": self.ejournal.clock().astimezone(UTC).isoformat(),
                     "manifest_key_id": signer.key_id, "statements": listed,
@@ -182,24 +209,25 @@ class ArchiveExport:
         return ExportReport(out, first, last, len(listed), out.stat().st_size, note)
 
     # The statements --------------------------------------------------------------------
-    def _statements(self, slug: str, year: Any, institution: Any, tell: Progress
+    def _statements(self, slug: str, year: Any, span: Span, institution: Any,
+                    tell: Progress
                     ) -> Iterator[tuple[str, str, tuple[int, str], bytes, bytes]]:
-        """(file name, kind, (position, head), pdf, csv) of each statement of the year."""
+        """(file name, kind, (position, head), pdf, csv) of each statement of the span."""
         journal = self.ejournal.journal(slug)
         st = journal.statements
         actor = Actor(slug, ledger_system_id(), "staff", frozenset({Role.DIRECTOR}))
         journal.read_models.catch_up()
-        last_day = min(year.ends, journal.local_date())
+        last_day = min(span.ends, journal.local_date())
         groups = sorted((name, gid) for gid, (name, year_id) in institution.groups.items()
                         if year_id == year.year_id)
         builds: list[tuple[str, str, Callable[[], Any]]] = []
         for name, gid in groups:
             builds.append((f"progress-{safe_name(name)}", "progress",
-                           lambda g=gid: st.progress(actor, g, "year")))
+                           lambda g=gid: st.progress(actor, g, span.period_key)))
             builds.append((f"attendance-{safe_name(name)}", "attendance",
-                           lambda g=gid: st.attendance(actor, g, year.starts, last_day)))
+                           lambda g=gid: st.attendance(actor, g, span.starts, last_day)))
         builds.append(("movement", "movement",
-                       lambda: st.movement(actor, year.starts, last_day)))
+                       lambda: st.movement(actor, span.starts, last_day)))
         builds.append(("debts", "debts", lambda: st.debts(actor)))
         snapshot: list[Any] = []  # built once, rendered group by group (bounded memory)
 

@@ -495,3 +495,44 @@ def test_a_package_carries_the_checkpoints_timestamp_that_openssl_verifies(
                              "checkpoint.txt", "-CAfile", str(tsa.roots)], cwd=tmp_path,
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0 and "Verification: OK" in result.stdout, result.stderr
+
+
+def test_an_iteration_of_additional_education_gets_its_own_package(
+        ejournal: Ejournal, school: School, clock: Clock, tmp_path: Path) -> None:
+    """Seed 003 §4: an archive at the end of each iteration — the same package, from the
+    iteration's first day, with the iteration's statements."""
+    j = school.journal
+    year = j.setup.open_academic_year(school.admin, "2027/2028", date(2027, 9, 1),
+                                      date(2028, 5, 31), [
+        {"kind": "iteration", "title": "Итерация 1", "starts": date(2027, 9, 1),
+         "ends": date(2027, 12, 20)},
+        {"kind": "iteration", "title": "Итерация 2", "starts": date(2028, 1, 10),
+         "ends": date(2028, 5, 31)}])
+    clock.now = datetime(2027, 9, 2, 9, 0, tzinfo=UTC)
+    first_group = j.setup.form_group(school.admin, year, "Робототехника, итерация 1", None)
+    clock.now = datetime(2028, 1, 11, 9, 0, tzinfo=UTC)
+    second = j.setup.form_group(school.admin, year, "Робототехника, итерация 2", None)
+    j.roster.transfer(school.admin, school.students[0], second,
+                      OrderRef("3-до", date(2027, 12, 25)), date(2028, 1, 10))
+    path = tmp_path / "iteration-2.zip"
+    ArchiveExport(ejournal, render).export_year(school.slug, "2027/2028", path, period=2)
+    report = fmt.verify_archive(path)
+    assert report.ok, report.problem
+    root, files = members(path)
+    package = json.loads(files[fmt.PACKAGE])
+    assert root.endswith("-2027_2028-2/")
+    assert package["period"]["title"].startswith("Итерация 2")
+    _, entries = entry_lines(files)
+    days = [json.loads(base64.b64decode(e["event"]["state_b64"]))["act"]["_data_"]
+            ["local_date"]["_data_"] for e in entries]
+    assert min(days) >= "2028-01-10"  # the first iteration's events are before it
+    progress = files["statements/progress-Робототехника__итерация_2.csv"].decode("utf-8-sig")
+    assert "Итерация 2" in progress
+    assert first_group  # its group is in the year, its own package holds its records
+
+
+def test_a_period_the_year_does_not_have_is_not_found(ejournal: Ejournal, school: School,
+                                                      tmp_path: Path) -> None:
+    with pytest.raises(NotFound):
+        ArchiveExport(ejournal, render).export_year(school.slug, "2026/2027",
+                                                    tmp_path / "x.zip", period=9)
