@@ -27,8 +27,10 @@ from domain.errors import StaleVersion
 T = TypeVar("T")
 # A command whose reads changed, or whose write lost a race for an aggregate it saves,
 # runs again on fresh state; a short random pause before each new attempt spreads
-# writers racing for one aggregate (a group's lesson index) apart.
-ATTEMPTS = 12
+# writers racing for one aggregate (a group's lesson index) apart. With N writers on one
+# aggregate, one of them can lose N - 1 times in a row even when every round is fair:
+# the budget is three times the 16 concurrent clients the service is measured with.
+ATTEMPTS = 48
 BACKOFF_SECONDS = 0.002  # the pause before attempt n is uniform in [0, this × 2^n]
 MAX_BACKOFF_SECONDS = 0.1
 ABSENT = 0  # the version recorded for an aggregate read as not existing
