@@ -14,6 +14,8 @@ from typing import TextIO
 from urllib.parse import urlsplit
 from uuid import UUID
 
+from pydantic import ValidationError
+
 import ledger
 from application.config import Settings, get_settings
 from application.integrity import IntegrityAlarm
@@ -236,7 +238,9 @@ def cmd_ledger_verify(args: argparse.Namespace, settings: Settings) -> int:
                     continue
                 signed = (f"entries 1..{checkpoint.size} authenticated by the checkpoint "
                           f"signed for {checkpoint.origin}" if checkpoint else
-                          "no signed checkpoint: nothing authenticated")
+                          "no signed checkpoint: nothing authenticated (exit 1; sign one "
+                          "with `ejournal ledger checkpoint`, or verify every signature)")
+                failed = failed or checkpoint is None
                 rest = links.count - (checkpoint.size if checkpoint else 0)
                 print(f"{slug}: LINKS OK {links.count} entries, head {links.head.position}:"
                       f"{links.head.entry_hash.hex()} ({seconds:.1f} s); {signed}"
@@ -335,6 +339,9 @@ def cmd_ledger_timestamp(args: argparse.Namespace, settings: Settings) -> int:
     """Tokens for the checkpoints that have none (ADR 0013); --out: the latest one's."""
     ejournal = _open(settings)
     try:
+        if ejournal.backend.directory.institution(args.institution) is None:
+            print(f"Организация «{args.institution}» не найдена.", file=sys.stderr)
+            return 2
         outcome = ejournal.timestamp(args.institution)
         latest = ejournal.latest_timestamp(args.institution)
     finally:
@@ -354,11 +361,19 @@ def cmd_ledger_timestamp(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if outcome.missing else 0
 
 
+def _read_capped(path: Path, limit: int = 1 << 20) -> bytes:
+    """A file of at most `limit` bytes (a note, a token): ValueError beyond."""
+    with path.open("rb") as stream:
+        data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"{path}: longer than {limit} bytes")
+    return data
+
+
 def cmd_ledger_verify_timestamp(args: argparse.Namespace, settings: Settings) -> int:
     """A token against the checkpoint note's bytes and the trusted TSA roots."""
     try:
-        note = Path(args.checkpoint).read_bytes()
-        token = Path(args.token).read_bytes()
+        note, token = (_read_capped(Path(args.checkpoint)), _read_capped(Path(args.token)))
         roots = load_roots(Path(args.roots))
     except (OSError, ValueError) as error:
         print(f"Не прочитано: {error}", file=sys.stderr)
@@ -576,7 +591,10 @@ def parser() -> argparse.ArgumentParser:
     arch_export.set_defaults(func=cmd_archive_export)
     arch_verify = arch.add_parser("verify", help="проверить архив (как ejournal-verify)")
     arch_verify.add_argument("file")
-    arch_verify.add_argument("--keys", help="каталог доверенных открытых ключей")
+    arch_verify.add_argument("--keys", help="каталог доверенных открытых ключей "
+                                            "(по умолчанию EJOURNAL_KEY_DIR)")
+    arch_verify.add_argument("--vkey", action="append",
+                             help="опубликованный ключ проверки организации")
     arch_verify.set_defaults(func=cmd_archive_verify)
     add_backup_commands(sub)
     return p
@@ -588,6 +606,10 @@ def cmd_archive_export(args: argparse.Namespace, settings: Settings) -> int:
     from api.documents import render
     from application.archive import ArchiveExport
 
+    out = Path(args.out)
+    if out.is_dir() or not out.parent.is_dir():
+        print(f"Ошибка: «{out}» — каталог, или каталога для файла нет.", file=sys.stderr)
+        return 2
     ejournal = _open(settings)
     try:
         with Progress("[progress.description]{task.description}", BarColumn(),
@@ -612,10 +634,12 @@ def cmd_archive_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_archive_verify(args: argparse.Namespace, settings: Settings) -> int:
+    """With the deployment's own trusted keys unless --keys or --vkey names others."""
     from ledger.__main__ import main as ledger_main
 
-    return ledger_main(["verify-archive", args.file, *(["--keys", args.keys] if args.keys
-                                                       else [])])
+    pins = ([f"--vkey={v}" for v in args.vkey] if args.vkey else
+            ["--keys", args.keys or str(settings.key_dir)])
+    return ledger_main(["verify-archive", args.file, *pins])
 
 
 def _slugs(ejournal: Ejournal, slug: str | None) -> list[str]:
@@ -830,7 +854,13 @@ def add_backup_commands(sub: argparse._SubParsersAction) -> None:  # type: ignor
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as error:
+        fields = ", ".join(f"EJOURNAL_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+                           for e in error.errors())
+        print(f"Ошибка в настройках: {fields}.", file=sys.stderr)
+        return 2
     try:
         return args.func(args, settings)
     except DomainError as error:

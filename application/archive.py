@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import zipfile
 from collections.abc import Callable, Iterator
@@ -139,7 +140,11 @@ class ArchiveExport:
         out.parent.mkdir(parents=True, exist_ok=True)
         partial = out.with_name(out.name + ".partial")
         try:
-            with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as z:
+            # Personal data (152-FZ): the package is the owner's only, like a backup.
+            partial.unlink(missing_ok=True)
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as raw_file, zipfile.ZipFile(
+                    raw_file, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as z:
                 def put(name: str, data: bytes) -> None:
                     z.writestr(root_dir + name, data)
                     sums[name] = hashlib.sha256(data).hexdigest()
@@ -194,6 +199,7 @@ class ArchiveExport:
                     "first_position": first, "last_position": last,
                     "exported_at": self.ejournal.clock().astimezone(UTC).isoformat(),
                     "manifest_key_id": signer.key_id, "statements": listed,
+                    "verifier_key": signer.note_signer(checkpoint.origin).verifier().vkey(),
                 }
                 put(fmt.PACKAGE, _dumps(package))
                 entry_text = self._entries(reader, first, first)
@@ -349,6 +355,8 @@ def guide(package: dict[str, Any], entry: ledger.StoredEntry, chain_id: str,
     first, last = package["first_position"], package["last_position"]
     name, year = package["institution"]["name"], package["year"]["title"]
     manifest_key = package["manifest_key_id"]
+    vkey = package["verifier_key"]
+    vkey_key = vkey.split("+", 2)[2]
     return f"""# Архив журнала: {name}, {year} учебный год
 
 Записи реестра {first}–{last} (цепочка `{chain_id}`, журнал `{package['origin']}`),
@@ -356,24 +364,36 @@ def guide(package: dict[str, Any], entry: ledger.StoredEntry, chain_id: str,
 
 ## Проверка программой (нужен только Python 3 и пакет `cryptography`)
 
-    ejournal-verify АРХИВ.zip
-    # или из копии каталога ledger/: python -m ledger verify-archive АРХИВ.zip
+    ejournal-verify АРХИВ.zip --vkey 'КЛЮЧ_ПРОВЕРКИ_ОРГАНИЗАЦИИ'
+    # или из копии каталога ledger/: python -m ledger verify-archive АРХИВ.zip --vkey …
+
+Ключ проверки — тот, что организация опубликовала (`ejournal ledger verifier-key`), не
+взятый из архива. Архив подписан ключом
+
+    {vkey}
+
+— сверьте его с опубликованным. Без `--vkey` (или `--keys КАТАЛОГ`) программа проверяет
+целостность, но не подлинность, и отвечает NOT AUTHENTICATED (код 1).
 
 Программа проверяет подпись и суммы `SHA256SUMS`, подпись контрольной точки, каждую
 запись (хеш события, связь с предыдущей, подпись), корень дерева Меркла против
-контрольной точки, связь с цепочкой до архива и состояние журнала каждой ведомости.
-По умолчанию доверяет ключам из архива и сообщает их: сверьте их с опубликованным
-ключом организации или укажите свои (`--keys КАТАЛОГ`). Код выхода 0 — всё верно,
-1 — найдено нарушение (указаны файл, номер записи и что не так).
+контрольной точки, связь с цепочкой до архива и состояние журнала каждой ведомости —
+ключами, которые вы указали. Код выхода 0 — всё верно, 1 — найдено нарушение (указаны
+файл, номер записи и что не так) или ключ не указан (NOT AUTHENTICATED).
 
 ## Проверка вручную (sha256sum, openssl, xxd)
 
     unzip АРХИВ.zip && cd {package['institution']['slug']}-*/
+    # 0. ключ архива — опубликованный ключ организации: результат должен совпасть с
+    #    частью опубликованного ключа проверки после последнего «+» ({vkey_key})
+    (printf '\\001'; openssl pkey -pubin -in keys/{manifest_key}.pem -outform DER \\
+     | tail -c 32) | base64
     sha256sum -c SHA256SUMS
     openssl pkeyutl -verify -pubin -inkey keys/{manifest_key}.pem -rawin \\
         -in SHA256SUMS -sigfile SHA256SUMS.sig
 
-{stamp_ru}Одна запись — первая, № {entry.position} (строка 2 файла `entries.jsonl`):
+{stamp_ru}Одна запись — первая, № {entry.position} (строка 2 файла `entries.jsonl`; байты ниже
+взяты из неё — сверьте поля; этот файл, VERIFY.md, тоже заверен подписью SHA256SUMS):
 
     # 1. хеш события: SHA-256 канонических байтов события (ADR 0002)
     echo {event_bytes.hex()} | xxd -r -p | sha256sum
@@ -397,19 +417,25 @@ checkpoint of size {last}, the year's statements (PDF/A and CSV), the keys.
 
 ## With the bundled verifier (Python 3 and `cryptography` only)
 
-    ejournal-verify ARCHIVE.zip
-    # or from a copy of the ledger/ directory: python -m ledger verify-archive ARCHIVE.zip
+    ejournal-verify ARCHIVE.zip --vkey 'THE_INSTITUTIONS_VERIFIER_KEY'
+    # or from a copy of the ledger/ directory: python -m ledger verify-archive … --vkey …
+
+The key is the one the institution published (`ejournal ledger verifier-key`), never one
+taken from the package; this package is signed by {vkey}. Without `--vkey` (or `--keys
+DIR`) the verifier proves integrity, not authenticity, and answers NOT AUTHENTICATED
+(exit 1).
 
 It checks the manifest's signature and sums, the checkpoint's signature, every entry
 (event digest, link, signature), the Merkle root against the checkpoint, the link to
-the chain before the package, and each statement's journal state. It trusts the keys in
-the package unless given yours (`--keys DIR`), and names them: compare them with the
-institution's published key. Exit 0: all holds; 1: a problem, named by file, entry and
-what.
+the chain before the package, and each statement's journal state, with the keys you
+give it. Exit 0: all holds; 1: a problem, named by file, entry and what (or NOT
+AUTHENTICATED without a key of yours).
 
 ## By hand
 
-The commands above: {stamp_en}`sha256sum -c SHA256SUMS`, the manifest's signature with `openssl
+The commands above: first pin the package's key — base64 of 0x01 and the key's raw 32
+bytes must equal the part of the institution's published verifier key after its last "+"
+({vkey_key}) — then {stamp_en}`sha256sum -c SHA256SUMS`, the manifest's signature with `openssl
 pkeyutl -verify -rawin`, and entry {entry.position}: its event digest and entry hash
 recomputed with `sha256sum` from the canonical bytes shown (ADR 0002: tag, 16-byte
 event id, u64 version, length-prefixed topic and state; tag, length-prefixed chain id,

@@ -136,12 +136,15 @@ def request_token(url: str, message: bytes, *, timeout: float,
     with a fresh nonce and the signer's certificate requested. The reply must be granted,
     answer this request (nonce, imprint) and — if `roots` are given — verify against
     them; TimestampUnavailable otherwise, with the reason."""
-    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-        raise TimestampUnavailable(f"{url}: not an http(s) URL")
-    query = (TimestampRequestBuilder().data(message).hash_algorithm(HashAlgorithm.SHA256)
-             .nonce(nonce=True).cert_request(cert_request=True).build())
-    request = urllib.request.Request(url, data=query.as_bytes(), method="POST", headers={
-        "Content-Type": QUERY_TYPE, "Accept": REPLY_TYPES[0]})
+    try:
+        if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+            raise TimestampUnavailable(f"{url}: not an http(s) URL")
+        query = (TimestampRequestBuilder().data(message).hash_algorithm(HashAlgorithm.SHA256)
+                 .nonce(nonce=True).cert_request(cert_request=True).build())
+        request = urllib.request.Request(url, data=query.as_bytes(), method="POST", headers={
+            "Content-Type": QUERY_TYPE, "Accept": REPLY_TYPES[0]})
+    except ValueError as error:  # a URL urllib cannot parse ('http://[::1')
+        raise TimestampUnavailable(f"{url}: not a usable URL: {error}") from None
     try:
         with urllib.request.urlopen(request, timeout=timeout) as reply:
             kind = reply.headers.get_content_type()

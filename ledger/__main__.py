@@ -2,7 +2,7 @@
 
     python -m ledger verify EXPORT.jsonl --keys DIR [--expect-head POSITION:HEXHASH]
     python -m ledger verify-receipt RECEIPT --vkey VKEY   (ejournal-verify receipt …)
-    python -m ledger verify-archive ARCHIVE.zip [--keys DIR]   (ejournal-verify ARCHIVE.zip)
+    python -m ledger verify-archive ARCHIVE.zip --vkey KEY | --keys DIR   (ejournal-verify …)
 
 Reads the export line by line and, from DIR, the `<key_id>.pub` files of the keys that
 DIR/KEYS lists (only those are trusted; see ledger.keys). Prints
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from uuid import UUID
 
-from ledger.archive import verify_archive
+from ledger.archive import keyring_of, verify_archive
 from ledger.chain import ChainHead, verify
 from ledger.errors import LedgerError, NoteFormatError, NoteVerificationError
 from ledger.export import read_export
@@ -63,7 +63,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = sub.add_parser("verify-archive", help="verify a year-end archive package")
     a.add_argument("archive", type=Path, help="the package (.zip)")
     a.add_argument("--keys", type=Path, help="directory of trusted public keys (KEYS and "
-                                             "<key_id>.pub); default: the package's own")
+                                             "<key_id>.pub)")
+    a.add_argument("--vkey", action="append", help="the institution's published verifier "
+                                                   "key (`ejournal ledger verifier-key`); "
+                                                   "repeat for several")
+    a.add_argument("--trust-package-keys", action="store_true",
+                   help="accept the keys the package carries (exit 0 proves integrity, not "
+                        "that the package is the institution's)")
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # argparse exits 2 on usage errors, 0 on --help
@@ -71,7 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "verify-receipt":
         return _verify_receipt(args.receipt, args.vkey)
     if args.command == "verify-archive":
-        return _verify_archive(args.archive, args.keys)
+        return _verify_archive(args.archive, args.keys, args.vkey or [],
+                               args.trust_package_keys)
     try:
         keyring = KeyRing.from_directory(args.keys)
         with args.export.open(encoding="utf-8") as stream:
@@ -106,7 +113,7 @@ def _verify_receipt(path: Path, vkeys: list[str]) -> int:
     event = entry.event
     try:
         state = json.dumps(json.loads(event.state), ensure_ascii=False, sort_keys=True)
-    except ValueError:
+    except (ValueError, RecursionError):
         state = event.state.hex()
     print(f"OK entry {entry.position} of {checkpoint.origin} (tree size {checkpoint.size}, "
           f"root {checkpoint.root.hex()})")
@@ -116,9 +123,12 @@ def _verify_receipt(path: Path, vkeys: list[str]) -> int:
     return EXIT_OK
 
 
-def _verify_archive(path: Path, keys: Path | None) -> int:
+def _verify_archive(path: Path, keys: Path | None, vkeys: list[str],
+                    trust_package_keys: bool) -> int:
     try:
         keyring = KeyRing.from_directory(keys) if keys is not None else None
+        if vkeys:
+            keyring = keyring_of([parse_vkey(v) for v in vkeys])
     except (LedgerError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -129,9 +139,13 @@ def _verify_archive(path: Path, keys: Path | None) -> int:
     report = verify_archive(path, keyring, progress=progress)
     for fact in report.facts:
         print(fact)
-    if report.ok:
-        print(f"OK {path.name}")
+    if report.ok and (report.pinned or trust_package_keys):
+        print(f"OK {path.name}" + ("" if report.pinned else " (keys not pinned)"))
         return EXIT_OK
+    if report.ok:
+        print(f"NOT AUTHENTICATED {path.name}: intact, but signed only by the keys it "
+              "carries; pass the institution's published key with --vkey (or --keys DIR)")
+        return EXIT_FAILED
     print(f"FAILED {report.problem}")
     return EXIT_FAILED
 
@@ -145,7 +159,7 @@ def verify_main(argv: Sequence[str] | None = None) -> int:
         return main(["verify-receipt", *args[1:]])
     if args and not args[0].startswith("-"):
         return main(["verify-archive", *args])
-    print("usage: ejournal-verify ARCHIVE.zip [--keys DIR]\n"
+    print("usage: ejournal-verify ARCHIVE.zip --vkey KEY | --keys DIR\n"
           "       ejournal-verify receipt FILE --vkey KEY", file=sys.stderr)
     return EXIT_USAGE
 

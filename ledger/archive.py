@@ -39,18 +39,18 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from ledger.chain import ChainHead, StoredEntry, verify
-from ledger.encoding import HASH_SIZE, entry_hash, genesis_hash
+from ledger.encoding import HASH_SIZE, entry_hash, genesis_hash, key_id
 from ledger.errors import LedgerError, ManifestError, NoteError
 from ledger.export import read_export
 from ledger.keys import KeyRing
 from ledger.merkle import MerkleFrontier, chain_leaf_hash, verify_inclusion
-from ledger.note import open_checkpoint
+from ledger.note import NoteVerifier, encode_vkey, open_checkpoint
 
 FORMAT = "ejournal-archive/1"
 MANIFEST, SIGNATURE = "SHA256SUMS", "SHA256SUMS.sig"
@@ -58,12 +58,14 @@ PACKAGE, LINK, ENTRIES = "package.json", "link.json", "entries.jsonl"
 CHECKPOINT, TIMESTAMP, GUIDE = "checkpoint.txt", "checkpoint.tsr", "VERIFY.md"
 KEYS = "keys/"
 MAX_SMALL_MEMBER = 16 << 20  # package.json, link.json, the manifest, a checkpoint, a key
+MAX_MEMBER = 64 << 30  # no member of a year's package comes near: entries are ~1.3 KB each
+MAX_RATIO = 200  # entries deflate about 5:1; a member inflating 200-fold is a bomb
 CHUNK = 1 << 20
 _SUM = re.compile(r"([0-9a-f]{64})  ([^\x00-\x1f\x7f\\]+)")
 _KEY_ID = re.compile(r"[0-9a-f]{32}")
 
-__all__ = ["FORMAT", "ArchiveReport", "Problem", "manifest_text", "parse_manifest",
-           "safe_member_path", "verify_archive"]
+__all__ = ["FORMAT", "ArchiveReport", "Problem", "keyring_of", "manifest_text",
+           "parse_manifest", "safe_member_path", "verify_archive"]
 
 
 def safe_member_path(path: str) -> str:
@@ -74,6 +76,14 @@ def safe_member_path(path: str) -> str:
             or re.search(r"[\x00-\x1f\x7f\\]", path)):
         raise ManifestError(f"not a safe relative path: {path!r}")
     return path
+
+
+def _safe(path: str) -> bool:
+    try:
+        safe_member_path(path)
+    except ManifestError:
+        return False
+    return True
 
 
 def manifest_text(sums: dict[str, str]) -> bytes:
@@ -122,9 +132,14 @@ class Problem:
 
 @dataclass
 class ArchiveReport:
+    """`ok`: every check held with the keys used; `pinned`: those keys were the caller's
+    (an auditor's key directory or the institution's published verifier keys), not the
+    package's own — only then does `ok` mean the package is the institution's."""
+
     ok: bool = False
     problem: Problem | None = None
     facts: list[str] = field(default_factory=list)
+    pinned: bool = False
 
 
 class _Failed(Exception):
@@ -177,7 +192,16 @@ class _Package:
         self.root = roots.pop() + "/"
         self.files: dict[str, zipfile.ZipInfo] = {}
         for info in archive.infolist():
+            if info.file_size > MAX_MEMBER or (
+                    info.compress_size and info.file_size > MAX_RATIO * info.compress_size
+                    and info.file_size > CHUNK):
+                raise _fail(info.filename, f"inflates to {info.file_size} bytes from "
+                                           f"{info.compress_size}: not a package's member")
             if info.filename.endswith("/"):
+                inner = info.filename[len(self.root):].rstrip("/")
+                if info.file_size or (inner and not _safe(inner)):
+                    raise _fail(info.filename, "a directory entry with content or an "
+                                               "unsafe name")
                 continue
             name = info.filename[len(self.root):]
             try:
@@ -208,19 +232,28 @@ class _Package:
         return h.hexdigest()
 
 
+def keyring_of(vkeys: Iterable[NoteVerifier]) -> KeyRing:
+    """The key ring of published verifier keys (`ejournal ledger verifier-key`): each
+    carries the raw Ed25519 public key that signs the entries too."""
+    return KeyRing({key_id(v.public_key): v.public_key for v in vkeys})
+
+
 def verify_archive(path: Path, keys: KeyRing | None = None, *,
                    progress: Callable[[int], None] | None = None) -> ArchiveReport:
-    """Verifies the package at `path` (module docstring) against `keys` (default: the
-    keys the package carries, said so in the facts). Never raises for a malformed or
-    tampered package: the report's `problem` names it. `progress(position)` is called
-    every 10,000 entries."""
-    report = ArchiveReport()
+    """Verifies the package at `path` (module docstring) against `keys` — an auditor's
+    own (`pinned`) — or, without them, against the keys the package carries (said so in
+    the facts, with each key as a verifier key to compare with the published one; not
+    `pinned`). Never raises for a malformed or tampered package: the report's `problem`
+    names it. `progress(position)` is called every 10,000 entries."""
+    report = ArchiveReport(pinned=keys is not None)
     try:
         with zipfile.ZipFile(path) as archive:
             _verify(_Package(archive), keys, report, progress)
         report.ok = True
     except _Failed as failed:
         report.problem = failed.problem
+    except RecursionError:
+        report.problem = Problem(Path(path).name, None, "nested too deeply to be a package")
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as error:
         report.problem = Problem(Path(path).name, None, f"not a readable ZIP file: {error}")
     except OSError as error:
@@ -236,8 +269,14 @@ def _verify(pkg: _Package, keys: KeyRing | None, report: ArchiveReport,
     bundled = _bundled_keys(pkg)
     if keys is None:
         keys = bundled
-        report.facts.append("keys: those in the package (" + ", ".join(keys) + "); compare "
-                            "them with the institution's published key, or pass --keys")
+        origin = package.get("origin") if isinstance(package.get("origin"), str) else ""
+        try:
+            named = [encode_vkey(origin, bundled.public_key(k)) for k in bundled]
+        except LedgerError:
+            named = list(bundled)
+        report.facts.append("keys: NOT PINNED — only those the package carries: "
+                            + ", ".join(named) + "; compare each with the institution's "
+                            "published verifier key, or pass it with --vkey (or --keys DIR)")
     else:
         report.facts.append("keys: given by the verifier (" + ", ".join(keys) + ")")
     # 1. The manifest: signed, and it lists every member by its digest.
@@ -332,8 +371,8 @@ def _verify(pkg: _Package, keys: KeyRing | None, report: ArchiveReport,
 def _json(pkg: _Package, name: str) -> dict[str, Any]:
     try:
         obj = json.loads(pkg.small(name).decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise _fail(name, "not UTF-8 JSON") from None
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise _fail(name, "not UTF-8 JSON (or nested too deeply)") from None
     if not isinstance(obj, dict):
         raise _fail(name, "not a JSON object")
     return obj

@@ -107,6 +107,8 @@ def read_export(stream: TextIO) -> tuple[str, Iterator[StoredEntry]]:
         header = json.loads(first)
     except json.JSONDecodeError as error:
         raise ExportFormatError(f"line 1: bad header: {error}") from None
+    except RecursionError:
+        raise ExportFormatError("line 1: nested too deeply") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ExportFormatError(f"line 1: not an {FORMAT} header")
     chain_id = header.get("chain_id")
@@ -121,6 +123,8 @@ def read_export(stream: TextIO) -> tuple[str, Iterator[StoredEntry]]:
                 yield _entry(json.loads(line))
             except json.JSONDecodeError as error:
                 raise ExportFormatError(f"line {number}: {error}") from None
+            except RecursionError:
+                raise ExportFormatError(f"line {number}: nested too deeply") from None
             except ExportFormatError as error:
                 raise ExportFormatError(f"line {number}: {error}") from None
 

@@ -69,7 +69,7 @@ class ReceiptEntry:
         """The entry of canonical `extra` bytes; NoteFormatError otherwise."""
         try:
             obj = json.loads(extra.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             raise NoteFormatError("the receipt's extra data is not UTF-8 JSON") from None
         if not isinstance(obj, dict) or obj.get("format") != RECEIPT_FORMAT:
             raise NoteFormatError(f"the receipt's extra data is not {RECEIPT_FORMAT}")

@@ -167,6 +167,9 @@ def test_sha256sum_and_openssl_accept_the_package_as_verify_md_says(
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("Signature Verified Successfully") == 2
+    # Step 0 pins the package's key to the institution's published verifier key.
+    published = exported.ejournal.verifier_key(exported.school.slug)
+    assert published.split("+", 2)[2] in result.stdout.splitlines()
     _, entries = entry_lines(members(exported.path)[1])
     first = entries[0]
     assert f"{first['event_digest']}  -" in result.stdout
@@ -191,9 +194,10 @@ def test_the_verifier_runs_from_a_copy_of_ledger_with_only_cryptography(
     shutil.copy(backend, site)
     runner = ("import sys; sys.path[:0] = [sys.argv.pop(1), sys.argv.pop(1)]; "
               "import runpy; runpy.run_module('ledger', run_name='__main__')")
+    vkey = exported.ejournal.verifier_key(exported.school.slug)
     result = subprocess.run([sys.executable, "-S", "-E", "-c", runner, str(code), str(site),
-                             "verify-archive", str(exported.path)], cwd=tmp_path,
-                            capture_output=True, text=True, check=False)
+                             "verify-archive", str(exported.path), "--vkey", vkey],
+                            cwd=tmp_path, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip().endswith(f"OK {exported.path.name}")
     check = subprocess.run([sys.executable, "-S", "-E", "-c",
@@ -210,6 +214,55 @@ def test_ejournal_verify_is_the_same_verifier(exported: Exported) -> None:
     from ledger.__main__ import verify_main
 
     assert verify_main([str(exported.path), "--keys", str(exported.key_dir)]) == 0
+    vkey = exported.ejournal.verifier_key(exported.school.slug)
+    assert verify_main([str(exported.path), "--vkey", vkey]) == 0
+
+
+def test_without_a_key_of_the_auditors_a_package_is_not_authenticated(
+        exported: Exported, capsys: pytest.CaptureFixture[str]) -> None:
+    from ledger.__main__ import verify_main
+
+    assert verify_main([str(exported.path)]) == 1
+    out = capsys.readouterr().out
+    assert "NOT AUTHENTICATED" in out
+    assert exported.ejournal.verifier_key(exported.school.slug) in out  # to compare
+    assert verify_main([str(exported.path), "--trust-package-keys"]) == 0
+
+
+def test_a_package_forged_whole_with_another_key_fails_against_the_published_key(
+        exported: Exported, tmp_path: Path) -> None:
+    """An outsider re-signs every entry, the checkpoint and the manifest with a key of
+    their own and ships it in keys/: intact in itself, refused against the real key."""
+    from ledger.__main__ import verify_main
+
+    forger = tmp_path / "forger"
+    ledger.generate_key(forger)
+    signer = ledger.Signer.from_directory(forger)
+
+    def edit(files: dict[str, bytes]) -> None:
+        header, entries = entry_lines(files)
+        chain_id = json.loads(header)["chain_id"]
+        for e in entries:
+            e["key_id"] = signer.key_id
+            e["signature"] = signer.sign(bytes.fromhex(e["entry_hash"])).hex()
+        put_entries(files, header, entries)
+        for name in [n for n in files if n.startswith(fmt.KEYS)]:
+            del files[name]
+        files[fmt.KEYS + "KEYS"] = f"{signer.key_id}\n".encode()
+        files[f"{fmt.KEYS}{signer.key_id}.pub"] = (signer.public_key_raw.hex() + "\n").encode()
+        package = json.loads(files[fmt.PACKAGE])
+        package["manifest_key_id"] = signer.key_id
+        files[fmt.PACKAGE] = json.dumps(package).encode()
+        note = ledger.Checkpoint.parse(ledger.parse_note(files[fmt.CHECKPOINT].decode()).text)
+        files[fmt.CHECKPOINT] = ledger.sign_checkpoint(
+            note, [signer.note_signer(note.origin)]).encode()
+        assert chain_id
+
+    forged = repack(exported.path, tmp_path / "forged.zip", edit, key_dir=forger)
+    assert fmt.verify_archive(forged).ok  # intact in itself...
+    vkey = exported.ejournal.verifier_key(exported.school.slug)
+    assert verify_main([str(forged), "--vkey", vkey]) == 1  # ...but not the school's
+    assert verify_main([str(forged), "--keys", str(exported.key_dir)]) == 1
 
 
 def test_a_year_after_the_first_links_to_the_chain_before_it(
@@ -536,3 +589,36 @@ def test_a_period_the_year_does_not_have_is_not_found(ejournal: Ejournal, school
     with pytest.raises(NotFound):
         ArchiveExport(ejournal, render).export_year(school.slug, "2026/2027",
                                                     tmp_path / "x.zip", period=9)
+
+
+def test_a_directory_entry_escaping_the_package_is_refused(exported: Exported,
+                                                          tmp_path: Path) -> None:
+    root, files = members(exported.path)
+    target = tmp_path / "dirs.zip"
+    with zipfile.ZipFile(target, "w") as z:
+        for name, body in files.items():
+            z.writestr(root + name, body)
+        z.writestr(zipfile.ZipInfo(root + "../../../tmp/x/"), b"")
+    assert "unsafe" in problem(target).what
+
+
+def test_a_member_that_inflates_like_a_bomb_is_refused_before_it_is_read(
+        exported: Exported, tmp_path: Path) -> None:
+    root, files = members(exported.path)
+    target = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, body in files.items():
+            if name != fmt.ENTRIES:
+                z.writestr(root + name, body)
+        z.writestr(root + fmt.ENTRIES, bytes(64 << 20))  # 64 MiB of zeros: ~64 KiB
+    p = problem(target)
+    assert p.member.endswith(fmt.ENTRIES) and "inflates" in p.what
+
+
+def test_json_nested_too_deeply_is_a_problem_not_a_crash(exported: Exported,
+                                                         tmp_path: Path) -> None:
+    def edit(files: dict[str, bytes]) -> None:
+        files[fmt.PACKAGE] = b"[" * 200_000
+
+    assert problem(repack(exported.path, tmp_path / "t.zip", edit, manifest=False)).member \
+        in (fmt.PACKAGE, "t.zip")

@@ -328,3 +328,10 @@ def test_settings_read_the_tsa_from_the_environment(monkeypatch: pytest.MonkeyPa
     assert settings.tsa_url == "http://tsa.example/"
     assert settings.tsa_roots == Path("/etc/ejournal/tsa-roots.pem")
     assert Settings(_env_file=None).tsa_timeout == 10.0
+
+
+def test_a_tsa_url_urllib_cannot_parse_is_unavailable_not_a_crash() -> None:
+    from application.timestamping import TimestampUnavailable, request_token
+
+    with pytest.raises(TimestampUnavailable):
+        request_token("http://[::1", b"note", timeout=1.0)

@@ -332,3 +332,46 @@ def test_a_verifier_key_is_taken_as_text_or_from_a_file(
     bad.write_text("nonsense\n")
     assert str(bad) in refused(capsys, "ledger", "verify", "--against", str(kept),
                                "--verifier-key", str(bad))
+
+
+def test_an_archive_is_written_for_its_owner_only(env: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["init"]) == 0 and main(["demo"]) == 0
+    year = Ejournal(get_settings())
+    try:
+        title = next(iter(year.journal("demo").institution().years.values())).title
+    finally:
+        year.close()
+    out = env / "demo.zip"
+    assert main(["archive", "export", "--institution", "demo", "--year", title,
+                 "--out", str(out)]) == 0
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    # An output that is a directory is refused before anything is built.
+    capsys.readouterr()
+    assert main(["archive", "export", "--institution", "demo", "--year", title,
+                 "--out", str(env)]) == 2
+    assert "каталог" in capsys.readouterr().err
+
+
+def test_links_only_verification_without_a_signed_checkpoint_exits_1(
+        env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["init", "--institution", "lyceum", "--name", "Лицей", "--timezone", "Europe/Moscow"])
+    assert main(["ledger", "verify", "--institution", "lyceum", "--links-only"]) == 1
+    assert "nothing authenticated" in capsys.readouterr().out
+    assert main(["ledger", "checkpoint", "--institution", "lyceum"]) == 0
+    assert main(["ledger", "verify", "--institution", "lyceum", "--links-only"]) == 0
+
+
+def test_timestamping_an_unknown_institution_is_a_clear_error(
+        env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["init"])
+    assert main(["ledger", "timestamp", "--institution", "nope"]) == 2
+    assert "не найдена" in capsys.readouterr().err
+
+
+def test_a_malformed_setting_is_a_clear_error(env: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("EJOURNAL_TSA_TIMEOUT", "abc")
+    get_settings.cache_clear()
+    assert main(["ledger", "verify"]) == 2
+    assert "EJOURNAL_TSA_TIMEOUT" in capsys.readouterr().err

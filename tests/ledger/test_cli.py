@@ -211,3 +211,15 @@ def test_the_ledger_imports_only_the_standard_library_and_cryptography() -> None
                 continue
             for name in names:
                 assert name.split(".")[0] in allowed, f"{path.name} imports {name}"
+
+
+def test_an_export_nested_too_deeply_is_a_format_error_not_a_crash(tmp_path: Path) -> None:
+    import io
+
+    from ledger.export import read_export
+
+    header = '{"format": "ejournal-ledger-export/1", "chain_id": "c"}\n'
+    with pytest.raises(ledger.ExportFormatError):
+        list(read_export(io.StringIO(header + "[" * 200_000 + "\n"))[1])
+    with pytest.raises(ledger.ExportFormatError):
+        read_export(io.StringIO("[" * 200_000 + "\n"))

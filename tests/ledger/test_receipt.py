@@ -163,3 +163,10 @@ def test_verify_receipt_on_the_command_line_exits_2_for_garbage(tmp_path: Path) 
     path.write_bytes(b"\x00" * 100)
     result = _cli("verify-receipt", str(path), "--vkey", VERIFIER.vkey())
     assert result.returncode == 2 and "error" in result.stderr
+
+
+def test_extra_data_nested_too_deeply_is_a_format_error() -> None:
+    proof = ledger.TlogProof.parse(receipt_for(4, 0))
+    text = ledger.TlogProof(proof.index, proof.proof, proof.checkpoint, b"[" * 200_000).text()
+    with pytest.raises(ledger.NoteFormatError):
+        ledger.open_receipt(text, [VERIFIER])
