@@ -607,8 +607,8 @@ def cmd_archive_export(args: argparse.Namespace, settings: Settings) -> int:
     from application.archive import ArchiveExport
 
     out = Path(args.out)
-    if out.is_dir() or not out.parent.is_dir():
-        print(f"Ошибка: «{out}» — каталог, или каталога для файла нет.", file=sys.stderr)
+    if out.is_dir():
+        print(f"Ошибка: «{out}» — каталог; укажите файл архива.", file=sys.stderr)
         return 2
     ejournal = _open(settings)
     try:
