@@ -330,3 +330,95 @@ def test_a_restore_keeps_the_checkpoints_timestamps(
     backup(ejournal, school.slug, out)
     restore(fresh, out)
     assert fresh.latest_timestamp(school.slug) == (note, token)
+
+
+# Attack round: a tampered backup whose trailer was recomputed (anyone can) -----------------
+def forge_file(path: Path, *, add: dict[str, list[list[Any]]] | None = None,
+               manifest: Callable[[dict[str, Any]], None] | None = None,
+               fix_counts: bool = True) -> None:
+    """Appends `add[table]` rows to the table's section (its end line counted again), edits
+    the manifest with `manifest`, sets the manifest's row counts to the rows now in the
+    file (unless `fix_counts` is False), and recomputes the trailer: a forger's file."""
+    lines = path.read_bytes().splitlines(keepends=True)[:-1]
+    head = json.loads(lines[0])
+    out: list[bytes] = []
+    for line in lines[1:]:
+        if line.startswith(b"{") and "end" in (marker := json.loads(line)):
+            table = marker["end"]
+            extra = (add or {}).get(table, [])
+            out += [json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in extra]
+            marker["rows"] += len(extra)
+            if fix_counts and table in head["rows"]:
+                head["rows"][table] = marker["rows"]
+            line = json.dumps(marker).encode() + b"\n"
+        out.append(line)
+    if manifest is not None:
+        manifest(head)
+    data = json.dumps(head, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    data += b"".join(out)
+    path.write_bytes(data + TRAILER % hashlib.sha256(data).hexdigest().encode())
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def refused_and_nothing_live(fresh: Ejournal, slug: str, path: Path,
+                             kind: type[BackupRefused] = VerificationFailed) -> str:
+    with pytest.raises(kind) as refused:
+        restore(fresh, path)
+    assert fresh.institutions() == [] and stores(fresh, slug) == []
+    assert token_hints(fresh, slug) == 0
+    return refused.value.message
+
+
+def two_checkpoints(ejournal: Ejournal, school: School) -> tuple[str, str]:
+    first = ejournal.checkpoint(school.slug)
+    school.lesson()
+    return first, ejournal.checkpoint(school.slug)
+
+
+def test_a_planted_merkle_node_past_the_tree_is_refused(
+        ejournal: Ejournal, school: School, fresh: Ejournal, tmp_path: Path) -> None:
+    ejournal.checkpoint(school.slug)
+    size = ejournal.backend.chain_reader(school.slug).tree_size()[0]
+    out = tmp_path / "school.ejbackup"
+    backup(ejournal, school.slug, out)
+    idx = size // 4  # (idx + 1) * 4 > size: no tree of this chain has it
+    forge_file(out, add={"merkle_nodes": [[2, idx, b64(bytes(32))]]})
+
+    message = refused_and_nothing_live(fresh, school.slug, out)
+    assert "merkle_nodes" in message
+
+
+def test_an_earlier_checkpoint_with_another_root_is_refused(
+        ejournal: Ejournal, school: School, fresh: Ejournal, tmp_path: Path) -> None:
+    two_checkpoints(ejournal, school)
+    out = tmp_path / "school.ejbackup"
+    backup(ejournal, school.slug, out)
+    seen: list[int] = []
+
+    def forge(table: str, row: list[Any]) -> list[Any]:
+        if table == "ledger_checkpoints" and not seen:  # the earlier one, not the last
+            seen.append(row[0])
+            row[2] = b64(bytes(32))
+        return row
+
+    rewrite(out, forge, fix_hash=True)
+    assert seen
+    refused_and_nothing_live(fresh, school.slug, out)
+
+
+def test_a_checkpoint_with_a_junk_signature_is_refused(
+        ejournal: Ejournal, school: School, fresh: Ejournal, tmp_path: Path) -> None:
+    first, _ = two_checkpoints(ejournal, school)
+    checkpoint = ledger.Checkpoint.parse(ledger.parse_note(first).text)
+    out = tmp_path / "school.ejbackup"
+    backup(ejournal, school.slug, out)
+    body = first.split("\n\n")[0] + "\n\n"
+    junk = body + f"\u2014 {checkpoint.origin} {b64(bytes(4) + secrets.token_bytes(64))}\n"
+    forge_file(out, add={"ledger_checkpoints": [[
+        checkpoint.size - 1, checkpoint.origin, b64(checkpoint.root), junk,
+        "2026-10-14T09:00:00+00:00"]]})
+
+    refused_and_nothing_live(fresh, school.slug, out)
