@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import TextIO
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
 from pydantic import ValidationError
@@ -815,6 +815,12 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
 
     from application.backup import BackupRefused, restore
 
+    # Into a deployment `ejournal init` prepared (its database, runtime role, directory):
+    # a restore does not create the database — it would have no runtime role to grant.
+    unreachable = _database_unreachable(settings.owner_url)
+    if unreachable is not None:
+        print(f"Восстановление отклонено: {unreachable}", file=sys.stderr)
+        return 2
     # Creates the institution's tables: the owner of the schemas on PostgreSQL.
     ejournal = Ejournal(settings, owner=True, require_signer=False)
     bars, report = _progress_bars()
@@ -839,6 +845,24 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
     print(f"Восстановлена организация {m.slug} («{m.name}»): OK {r.count} entries, head "
           f"{r.head.position}:{r.head.entry_hash.hex()}{checkpoint}")
     return 0
+
+
+def _database_unreachable(url: str) -> str | None:
+    """Why the PostgreSQL database of `url` cannot be reached (in Russian), at once (5 s)
+    rather than after the pool's wait; None if it can be, or for SQLite."""
+    import psycopg
+
+    if not url.startswith(("postgresql://", "postgres://")):
+        return None
+    try:
+        psycopg.connect(url, connect_timeout=5).close()
+    except psycopg.Error as error:
+        name = unquote(urlsplit(url).path.lstrip("/")) or "postgres"
+        reason = str(error).strip().splitlines()[-1] if str(error).strip() else repr(error)
+        return (f"база данных «{name}» недоступна ({_safe(url)}: {reason}). Восстановление "
+                "идёт в развёртывание, подготовленное командой `ejournal init` (она "
+                "создаёт базу данных и роль сервиса): выполните её, затем повторите.")
+    return None
 
 
 def add_backup_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

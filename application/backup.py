@@ -31,6 +31,7 @@ from typing import Any, BinaryIO
 from uuid import UUID
 
 import ledger
+from application import timestamping
 from application.service import (
     Ejournal,
     chain_id_of,
@@ -38,7 +39,7 @@ from application.service import (
     stored_tree,
     verify_chain,
 )
-from application.storage import snapshot
+from application.storage import snapshot, tree
 from application.storage.chain import ChainWriter
 from application.storage.directory import InstitutionEntry
 from application.storage.layout import ChainReader
@@ -115,7 +116,7 @@ class Manifest:
                        str(m["source"]), str(m["created_at"]), int(head["position"]),
                        str(head["entry_hash"]), {str(k): int(v) for k, v in m["rows"].items()},
                        [str(k) for k in m["key_ids"]], sha256)
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
             raise BackupCorrupt("Заголовок копии не читается.") from None
 
 
@@ -209,7 +210,7 @@ def _decode(line: bytes, columns: list[tuple[str, str]]) -> tuple[Any, ...]:
                     raise ValueError
                 row.append(v)
         return tuple(row)
-    except (ValueError, TypeError, AttributeError):
+    except (ValueError, TypeError, AttributeError, RecursionError):  # [[[… nested deep
         raise BackupCorrupt("Строка копии не читается.") from None
 
 
@@ -265,7 +266,7 @@ def _sections(lines: Iterator[bytes]) -> Iterator[tuple[str, Iterator[tuple[Any,
 def _json(line: bytes) -> Any:
     try:
         return json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise BackupCorrupt("Строка копии не читается.") from None
 
 
@@ -303,6 +304,12 @@ def restore(ejournal: Ejournal, path: Path, progress: Progress | None = None) ->
             f"В каталоге ключей {ejournal.settings.key_dir} нет открытых ключей "
             f"{', '.join(missing)}, которыми подписана цепочка: восстановите с каталогом "
             "ключей исходного развёртывания.")
+    try:
+        roots = (timestamping.load_roots(ejournal.settings.tsa_roots)
+                 if ejournal.settings.tsa_roots else [])
+    except (OSError, ValueError) as error:
+        raise BackupRefused(f"EJOURNAL_TSA_ROOTS не читается ({error}): метки времени "
+                            "копии не с чем проверить.") from None
     backend = ejournal.backend
     present = backend.directory.institution(slug)
     if present is not None and present.institution_id != institution_id:
@@ -315,19 +322,20 @@ def restore(ejournal: Ejournal, path: Path, progress: Progress | None = None) ->
                                     ChainWriter(chain_id, None))  # type: ignore[arg-type]
     try:
         hints: list[snapshot.TokenHint] = []
+        loaded = _Loaded(manifest, chain_id, keyring, roots)
         digest = hashlib.sha256()
         size = path.stat().st_size
         with path.open("rb") as f:
             lines = _lines(f, size, digest)
             next(lines)  # the manifest, checked above
-            staging.load(_store_rows(_sections(lines), chain_id, keyring, hints,
-                                     sum(manifest.rows.values()), progress))
+            staging.load(_store_rows(_sections(lines), loaded, hints, progress))
             if next(lines, None) is not None:
                 raise BackupCorrupt("После последнего раздела копии есть лишние строки.")
         if digest.hexdigest() != manifest.sha256:
             raise BackupCorrupt("Файл копии изменился во время восстановления.")
         report, checkpoint_size = _verify(staging.reader(), chain_id, manifest, keyring,
-                                          progress)
+                                          loaded.checkpoint_roots, progress)
+        _check_name(manifest, loaded.registered)  # the chain's events, verified by now
         staging.promote(InstitutionEntry(slug, institution_id, manifest.name), hints)
     except snapshot.StillLive:
         staging.discard()
@@ -348,21 +356,54 @@ def _refuse_live(slug: str, events: int) -> None:
             "событий.")
 
 
-def _store_rows(sections: Iterator[tuple[str, Iterator[tuple[Any, ...]]]], chain_id: str,
-                keyring: ledger.KeyRing, hints: list[snapshot.TokenHint], total: int,
-                progress: Progress | None) -> Iterator[tuple[str, Iterable[tuple[Any, ...]]]]:
+@dataclass
+class _Loaded:
+    """What the restore learns of the rows as they stream past, for checks that need
+    more than one table: small (one entry per checkpoint size, one note per checkpoint)."""
+
+    manifest: Manifest
+    chain_id: str
+    keyring: ledger.KeyRing
+    roots: list[Any]  # EJOURNAL_TSA_ROOTS: x509 certificates, or none
+    counts: dict[str, int] = field(default_factory=dict)
+    checkpoint_roots: dict[int, bytes] = field(default_factory=dict)  # size: root
+    notes: dict[tuple[int, str], bytes] = field(default_factory=dict)  # (size, origin): note
+    registered: bytes | None = None  # the institution's Registered event's state
+
+
+REGISTERED_TOPIC = "domain.institution:Institution.Registered"
+
+
+def _store_rows(sections: Iterator[tuple[str, Iterator[tuple[Any, ...]]]], loaded: _Loaded,
+                hints: list[snapshot.TokenHint], progress: Progress | None
+                ) -> Iterator[tuple[str, Iterable[tuple[Any, ...]]]]:
     """The store's tables for the staging copy; token hints are collected in `hints`
     (one per token: small). Verified-through marks precede the ledger in the file: each
-    must be signed by a trusted key and name the entry hash the ledger holds there."""
-    loaded = 0
+    must be signed by a trusted key and name the entry hash the ledger holds there.
+    Every checkpoint row must be a note a trusted key signs under its origin, of the
+    row's size and root (whether the tree has that root is checked once it is loaded);
+    every token row a TSA's reply for its checkpoint's note (ADR 0012, addendum). The
+    rows of each table must be as many as the manifest says."""
+    manifest, keyring, chain_id = loaded.manifest, loaded.keyring, loaded.chain_id
+    total, done = sum(manifest.rows.values()), 0
     marks: dict[int, bytes] = {}
+    institution_id = manifest.institution_id
 
-    def counted(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
-        nonlocal loaded
+    def counted(table: str, rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+        nonlocal done
+        n = 0
         for row in rows:
-            loaded += 1
-            if progress is not None and loaded % EVERY == 0:
-                progress("load", loaded, max(total, loaded))
+            n += 1
+            done += 1
+            if progress is not None and done % EVERY == 0:
+                progress("load", done, max(total, done))
+            yield row
+        loaded.counts[table] = n
+
+    def check_events(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+        for row in rows:
+            if row[1] == institution_id and row[2] == 1 and row[3] == REGISTERED_TOPIC:
+                loaded.registered = row[4]
             yield row
 
     def check_marks(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
@@ -384,24 +425,91 @@ def _store_rows(sections: Iterator[tuple[str, Iterator[tuple[Any, ...]]]], chain
             raise VerificationFailed(f"Отметка проверки на позиции {min(marks)} — за концом "
                                      "цепочки. Ничего не восстановлено.")
 
+    def check_checkpoints(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+        for row in rows:
+            size, origin, root, note = row[:4]
+            try:
+                checkpoint = ledger.open_checkpoint(note, keyring.note_verifiers(origin),
+                                                    origin=origin)
+                fault = None if (checkpoint.size, checkpoint.root) == (size, root) else (
+                    f"её подпись — о размере {checkpoint.size}, корне "
+                    f"{checkpoint.root.hex()}, а не о записанных")
+            except ledger.LedgerError as error:
+                fault = f"её подпись не проверяется ключами каталога: {error}"
+            if fault is None and loaded.checkpoint_roots.setdefault(size, root) != root:
+                fault = "другая контрольная точка того же размера — с другим корнем"
+            if fault is not None:
+                raise VerificationFailed(f"Контрольная точка размера {size} ({origin}) "
+                                         f"не принята: {fault}. Ничего не восстановлено.")
+            loaded.notes[(size, origin)] = note.encode("utf-8")
+            yield row
+
+    def check_timestamps(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+        for row in rows:
+            size, origin, digest, response, gen_time, tsa = row[:6]
+            note = loaded.notes.get((size, origin))
+            if note is None:
+                fault = "такой контрольной точки в копии нет"
+            elif digest != hashlib.sha256(note).digest():
+                fault = "её хеш — не SHA-256 записи контрольной точки"
+            else:
+                try:
+                    stamped = snapshot.instant(gen_time)
+                except ValueError:
+                    fault = f"время {gen_time!r} не читается"
+                else:
+                    fault = timestamping.check_stored(note, response, stamped, tsa,
+                                                      loaded.roots)
+            if fault is not None:
+                raise VerificationFailed(
+                    f"Метка времени контрольной точки размера {size} ({origin}, genTime "
+                    f"{gen_time}, {tsa}) не принята: {fault}. Ничего не восстановлено.")
+            yield row
+
+    checks = {"events": check_events, "ledger_verified": check_marks,
+              "ledger": check_ledger, "ledger_checkpoints": check_checkpoints,
+              "checkpoint_timestamps": check_timestamps}
     for table, rows in sections:
         if table == "token_hints":
             hints.extend(rows)  # type: ignore[arg-type]
             continue
-        if table == "ledger_verified":
-            rows = check_marks(rows)
-        elif table == "ledger":
-            rows = check_ledger(rows)
-        yield table, counted(rows)
+        check = checks.get(table)
+        yield table, counted(table, check(rows) if check is not None else rows)
     if progress is not None:
-        progress("load", loaded, max(total, loaded))
+        progress("load", done, max(total, done))
+    if loaded.counts != manifest.rows:  # every store table, as many rows as it says
+        wrong = sorted(set(loaded.counts) | set(manifest.rows))
+        named = ", ".join(f"{t}: {manifest.rows.get(t, 'нет')} в заголовке, "
+                          f"{loaded.counts.get(t, 'нет')} в файле" for t in wrong
+                          if manifest.rows.get(t) != loaded.counts.get(t))
+        raise BackupCorrupt(f"Число строк в заголовке копии не совпадает с загруженным "
+                            f"({named}). Ничего не восстановлено.")
+
+
+def _check_name(manifest: Manifest, registered: bytes | None) -> None:
+    """The manifest's name of the institution must be the one its chain registered (the
+    directory shows it; the manifest alone is not signed)."""
+    try:
+        name = None if registered is None else json.loads(registered).get("name")
+    except (ValueError, AttributeError, RecursionError):
+        name = None
+    if name is None:
+        raise VerificationFailed("В цепочке копии нет регистрации организации (событие "
+                                 "Institution.Registered): её наименование не подтверждено. "
+                                 "Ничего не восстановлено.")
+    if name != manifest.name:
+        raise VerificationFailed(f"Наименование в заголовке копии «{manifest.name}» не то, "
+                                 f"под которым организация зарегистрирована в цепочке "
+                                 f"(«{name}»). Ничего не восстановлено.")
 
 
 def _verify(reader: ChainReader, chain_id: str, manifest: Manifest, keyring: ledger.KeyRing,
-            progress: Progress | None) -> tuple[ledger.VerifyReport, int | None]:
+            checkpoint_roots: dict[int, bytes], progress: Progress | None
+            ) -> tuple[ledger.VerifyReport, int | None]:
     """The staging copy's chain (every hash, link, signature; no event outside it; the
-    stored tree is the chain's), its head the manifest's, and the stored tree extends
-    the last stored checkpoint, whose signature verifies."""
+    stored tree is the chain's), its head the manifest's, the root of the stored tree at
+    the size of every checkpoint row is that row's (`checkpoint_roots`: size → root), and
+    the stored tree extends the last stored checkpoint, whose signature verifies."""
     def failed(detail: str) -> VerificationFailed:
         return VerificationFailed(f"Восстановленная копия не прошла проверку: {detail}. "
                                   "Копия удалена, ничего не восстановлено.")
@@ -421,10 +529,15 @@ def _verify(reader: ChainReader, chain_id: str, manifest: Manifest, keyring: led
                      f"({manifest.head_position})")
     last = reader.latest_checkpoint()
     size, leaves = reader.tree_size()
-    if leaves == 0 and size > 0 and last is None:
+    if leaves == 0 and size > 0 and last is None and not checkpoint_roots:
         return report, None  # a chain older than merkle_nodes: built at its first append
     try:
         size, root = stored_tree(reader, manifest.slug)
+        for at, checkpoint_root in sorted(checkpoint_roots.items()):
+            if at > size or tree.from_store(lambda st, at=at: ledger.root_hash_from(at, st),
+                                            reader.subtrees) != checkpoint_root:
+                raise failed(f"контрольная точка размера {at} — не этого журнала: корень "
+                             f"его дерева при этом размере другой (или журнал короче)")
     except TreeIncomplete as error:
         raise failed(f"дерево Меркла неполно: {error}") from None
     if last is None:

@@ -20,7 +20,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography import x509
@@ -176,3 +176,34 @@ def request_token(url: str, message: bytes, *, timeout: float,
         if not check.ok:
             raise TimestampUnavailable(f"{url}: the token does not verify: {check.reason}")
     return Token(body, info.gen_time, digest, _signer(parsed))
+
+
+def check_stored(note: bytes, response: bytes, gen_time: datetime, tsa: str,
+                 roots: Sequence[x509.Certificate]) -> str | None:
+    """Why a stored token row (ADR 0013) is not a TSA's reply for this checkpoint note,
+    or None: the reply must parse as a granted TimeStampResp whose imprint is SHA-256 of
+    the note's bytes, whose genTime is the row's and whose signer is the row's `tsa`;
+    and, with `roots` (EJOURNAL_TSA_ROOTS), verify against them. Never raises."""
+    try:
+        reply = decode_timestamp_response(response)
+        if reply.status != PKIStatus.GRANTED:
+            return f"the TSA did not grant it (status {reply.status})"
+        info = reply.tst_info
+        imprint, stamped = info.message_imprint.message, info.gen_time
+    except Exception as error:  # the parser's errors are not one class
+        return f"not a timestamp reply: {type(error).__name__}: {error}"
+    if imprint != hashlib.sha256(note).digest():
+        return "its imprint is not SHA-256 of the checkpoint note"
+    if _utc(stamped) != _utc(gen_time):
+        return f"the token's genTime is {stamped.isoformat()}, not the row's {gen_time}"
+    if _signer(reply) != tsa:
+        return f"the token is signed by {_signer(reply)!r}, not the row's {tsa!r}"
+    if roots:
+        check = verify_token(note, response, roots)
+        if not check.ok:
+            return f"it does not verify against EJOURNAL_TSA_ROOTS: {check.reason}"
+    return None
+
+
+def _utc(instant: datetime) -> datetime:
+    return instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant.astimezone(UTC)

@@ -324,7 +324,7 @@ PG_COPY_IN = {
 }
 
 
-def _instant(text: str) -> datetime:
+def instant(text: str) -> datetime:
     """An ISO 8601 instant as written by either database ('Z' or an offset)."""
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
@@ -409,7 +409,7 @@ class PostgresStaging:
                     if table == "ledger_checkpoints":  # signed_at: ISO 8601 text
                         rows = ((*r[:4], datetime.fromisoformat(r[4])) for r in rows)
                     elif table == "checkpoint_timestamps":  # gen_time, stored_at: text
-                        rows = ((*r[:4], _instant(r[4]), r[5], _instant(r[6])) for r in rows)
+                        rows = ((*r[:4], instant(r[4]), r[5], instant(r[6])) for r in rows)
                     for row in rows:
                         copy.write_row(row)
             cur.execute(_sql("SELECT setval(pg_get_serial_sequence(%s, 'notification_id'),"

@@ -263,7 +263,7 @@ def test_a_forged_checkpoint_fails_verification(
         return row
 
     rewrite(out, forge, fix_hash=True)
-    with pytest.raises(VerificationFailed, match=r"контрольная точка|ledger_checkpoints"):
+    with pytest.raises(VerificationFailed, match=r"(?i)контрольная точка|ledger_checkpoints"):
         restore(fresh, out)
     assert fresh.institutions() == [] and stores(fresh, school.slug) == []
 
@@ -330,3 +330,210 @@ def test_a_restore_keeps_the_checkpoints_timestamps(
     backup(ejournal, school.slug, out)
     restore(fresh, out)
     assert fresh.latest_timestamp(school.slug) == (note, token)
+
+
+# Attack round: a tampered backup whose trailer was recomputed (anyone can) -----------------
+def forge_file(path: Path, *, add: dict[str, list[list[Any]]] | None = None,
+               manifest: Callable[[dict[str, Any]], None] | None = None,
+               fix_counts: bool = True) -> None:
+    """Appends `add[table]` rows to the table's section (its end line counted again), edits
+    the manifest with `manifest`, sets the manifest's row counts to the rows now in the
+    file (unless `fix_counts` is False), and recomputes the trailer: a forger's file."""
+    lines = path.read_bytes().splitlines(keepends=True)[:-1]
+    head = json.loads(lines[0])
+    out: list[bytes] = []
+    for line in lines[1:]:
+        if line.startswith(b"{") and "end" in (marker := json.loads(line)):
+            table = marker["end"]
+            extra = (add or {}).get(table, [])
+            out += [json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in extra]
+            marker["rows"] += len(extra)
+            if fix_counts and table in head["rows"]:
+                head["rows"][table] = marker["rows"]
+            line = json.dumps(marker).encode() + b"\n"
+        out.append(line)
+    if manifest is not None:
+        manifest(head)
+    data = json.dumps(head, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    data += b"".join(out)
+    path.write_bytes(data + TRAILER % hashlib.sha256(data).hexdigest().encode())
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def refused_and_nothing_live(fresh: Ejournal, slug: str, path: Path,
+                             kind: type[BackupRefused] = VerificationFailed) -> str:
+    with pytest.raises(kind) as refused:
+        restore(fresh, path)
+    assert fresh.institutions() == [] and stores(fresh, slug) == []
+    assert token_hints(fresh, slug) == 0
+    return refused.value.message
+
+
+def two_checkpoints(ejournal: Ejournal, school: School) -> tuple[str, str]:
+    first = ejournal.checkpoint(school.slug)
+    school.lesson()
+    return first, ejournal.checkpoint(school.slug)
+
+
+def test_a_planted_merkle_node_past_the_tree_is_refused(
+        ejournal: Ejournal, school: School, fresh: Ejournal, tmp_path: Path) -> None:
+    ejournal.checkpoint(school.slug)
+    size = ejournal.backend.chain_reader(school.slug).tree_size()[0]
+    out = tmp_path / "school.ejbackup"
+    backup(ejournal, school.slug, out)
+    idx = size // 4  # (idx + 1) * 4 > size: no tree of this chain has it
+    forge_file(out, add={"merkle_nodes": [[2, idx, b64(bytes(32))]]})
+
+    message = refused_and_nothing_live(fresh, school.slug, out)
+    assert "merkle_nodes" in message
+
+
+def test_an_earlier_checkpoint_with_another_root_is_refused(
+        ejournal: Ejournal, school: School, fresh: Ejournal, tmp_path: Path) -> None:
+    two_checkpoints(ejournal, school)
+    out = tmp_path / "school.ejbackup"
+    backup(ejournal, school.slug, out)
+    seen: list[int] = []
+
+    def forge(table: str, row: list[Any]) -> list[Any]:
+        if table == "ledger_checkpoints" and not seen:  # the earlier one, not the last
+            seen.append(row[0])
+            row[2] = b64(bytes(32))
+        return row
+
+    rewrite(out, forge, fix_hash=True)
+    assert seen
+    refused_and_nothing_live(fresh, school.slug, out)
+
+
+def test_a_checkpoint_with_a_junk_signature_is_refused(
+        ejournal: Ejournal, school: School, fresh: Ejournal, tmp_path: Path) -> None:
+    first, _ = two_checkpoints(ejournal, school)
+    checkpoint = ledger.Checkpoint.parse(ledger.parse_note(first).text)
+    out = tmp_path / "school.ejbackup"
+    backup(ejournal, school.slug, out)
+    body = first.split("\n\n")[0] + "\n\n"
+    junk = body + f"\u2014 {checkpoint.origin} {b64(bytes(4) + secrets.token_bytes(64))}\n"
+    forge_file(out, add={"ledger_checkpoints": [[
+        checkpoint.size - 1, checkpoint.origin, b64(checkpoint.root), junk,
+        "2026-10-14T09:00:00+00:00"]]})
+
+    refused_and_nothing_live(fresh, school.slug, out)
+
+
+def test_a_signed_checkpoint_of_another_tree_is_refused(
+        ejournal: Ejournal, school: School, fresh: Ejournal, key_dir: Path,
+        tmp_path: Path) -> None:
+    # A note the service's key did sign, but of a tree this chain does not have (a fork,
+    # or a root of another history): the row is the note's, the tree is not.
+    first, _ = two_checkpoints(ejournal, school)
+    checkpoint = ledger.Checkpoint.parse(ledger.parse_note(first).text)
+    other = ledger.Checkpoint(checkpoint.origin, checkpoint.size - 1, bytes(range(32)))
+    note = ledger.sign_checkpoint(other, [ledger.Signer.from_directory(key_dir)
+                                          .note_signer(checkpoint.origin)])
+    out = tmp_path / "school.ejbackup"
+    backup(ejournal, school.slug, out)
+    forge_file(out, add={"ledger_checkpoints": [[
+        other.size, other.origin, b64(other.root), note, "2026-10-14T09:00:00+00:00"]]})
+
+    message = refused_and_nothing_live(fresh, school.slug, out)
+    assert "контрольн" in message and str(other.size) in message
+
+
+def test_a_fake_timestamp_is_refused(ejournal: Ejournal, school: School, fresh: Ejournal,
+                                     tmp_path: Path) -> None:
+    note = ejournal.checkpoint(school.slug)
+    checkpoint = ledger.Checkpoint.parse(ledger.parse_note(note).text)
+    out = tmp_path / "school.ejbackup"
+    backup(ejournal, school.slug, out)
+    forge_file(out, add={"checkpoint_timestamps": [[
+        checkpoint.size, checkpoint.origin, b64(hashlib.sha256(note.encode()).digest()),
+        b64(b"FAKE TSA REPLY"), "1999-01-01T00:00:00+00:00", "CN=Fake TSA",
+        "2026-10-14T09:00:00+00:00"]]})
+
+    message = refused_and_nothing_live(fresh, school.slug, out)
+    assert "Метка времени" in message and "not a timestamp reply" in message
+
+
+def test_a_real_token_restamped_or_untrusted_is_refused(
+        ejournal: Ejournal, school: School, fresh: Ejournal, tmp_path: Path) -> None:
+    from tests.application.test_timestamps import with_tsa
+    from tests.local_tsa import start_local_tsa
+
+    tsa = start_local_tsa(tmp_path / "tsa")
+    stamped = with_tsa(ejournal, tsa)
+    try:
+        stamped.checkpoint(school.slug)
+        assert stamped.timestamp(school.slug).missing == []
+    finally:
+        stamped.close()
+        tsa.stop()
+    out = tmp_path / "school.ejbackup"
+    backup(ejournal, school.slug, out)
+    good = out.read_bytes()
+
+    def older(table: str, row: list[Any]) -> list[Any]:
+        if table == "checkpoint_timestamps":
+            row[4] = "1999-01-01T00:00:00+00:00"  # genTime is not the token's
+        return row
+
+    rewrite(out, older, fix_hash=True)
+    assert "genTime" in refused_and_nothing_live(fresh, school.slug, out)
+
+    # With EJOURNAL_TSA_ROOTS, the token must chain to them: here, to another root.
+    out.write_bytes(good)
+    settings = fresh.settings.model_copy(update={"tsa_roots": tsa.other_roots})
+    strict = Ejournal(settings, fresh.clock, owner=True)
+    try:
+        refused_and_nothing_live(strict, school.slug, out)
+        strict.settings = fresh.settings.model_copy(update={"tsa_roots": tsa.roots})
+        assert restore(strict, out).report.ok  # its own TSA's root: restored
+    finally:
+        strict.close()
+
+
+def test_the_manifest_row_counts_must_be_the_rows_loaded(
+        ejournal: Ejournal, school: School, fresh: Ejournal, tmp_path: Path) -> None:
+    ejournal.checkpoint(school.slug)
+    out = tmp_path / "school.ejbackup"
+    backup(ejournal, school.slug, out)
+
+    def more(head: dict[str, Any]) -> None:
+        head["rows"]["merkle_nodes"] += 1
+
+    forge_file(out, manifest=more)
+    message = refused_and_nothing_live(fresh, school.slug, out, BackupCorrupt)
+    assert "merkle_nodes" in message
+
+
+def test_the_name_is_the_chains_not_the_manifests(
+        ejournal: Ejournal, school: School, fresh: Ejournal, tmp_path: Path) -> None:
+    out = tmp_path / "school.ejbackup"
+    backup(ejournal, school.slug, out)
+
+    def rename(head: dict[str, Any]) -> None:
+        head["institution"]["name"] = "Поддельная школа"
+
+    forge_file(out, manifest=rename)
+    message = refused_and_nothing_live(fresh, school.slug, out)
+    assert "Поддельная школа" in message
+
+
+@pytest.mark.parametrize("where", ["row", "section end", "manifest"])
+def test_deeply_nested_json_is_refused_not_a_recursion_error(
+        ejournal: Ejournal, school: School, fresh: Ejournal, tmp_path: Path,
+        where: str) -> None:
+    out = tmp_path / "school.ejbackup"
+    backup(ejournal, school.slug, out)
+    lines = out.read_bytes().splitlines(keepends=True)[:-1]
+    deep = {"row": b"[" * 200_000, "section end": b'{"a":' * 200_000,
+            "manifest": b'{"a":' * 200_000}[where] + b"\n"
+    at = {"row": 2, "section end": 2, "manifest": 0}[where]
+    lines[at] = deep
+    data = b"".join(lines)
+    out.write_bytes(data + TRAILER % hashlib.sha256(data).hexdigest().encode())
+
+    refused_and_nothing_live(fresh, school.slug, out, BackupCorrupt)

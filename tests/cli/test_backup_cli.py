@@ -8,6 +8,7 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -133,3 +134,47 @@ def test_postgres_backup_as_the_runtime_role_and_restore_as_the_owner(
             for database in (source, target):
                 conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
             conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+@pytest.mark.postgres
+def test_restore_into_a_postgres_database_that_does_not_exist_says_so_at_once(
+        env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        postgres_url: str) -> None:
+    lyceum_with_a_director(capsys)
+    out = env / "lyceum.ejbackup"
+    assert main(["backup", "--institution", "lyceum", "--out", str(out)]) == 0
+    missing = f"ejtest_absent_{secrets.token_hex(4)}"
+    use(monkeypatch, urlunsplit(urlsplit(postgres_url)._replace(path=f"/{missing}")))
+    capsys.readouterr()
+
+    started = time.monotonic()
+    assert main(["restore", str(out)]) == 2
+    assert time.monotonic() - started < 10  # not the pool's 30 s wait
+    captured = capsys.readouterr()
+    assert f"база данных «{missing}» недоступна" in captured.err
+    assert "ejournal init" in captured.err and "Traceback" not in captured.err
+    with psycopg.connect(postgres_url) as conn:  # nothing was created
+        assert conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                            (missing,)).fetchone() is None
+
+
+def test_restore_refuses_deeply_nested_json_with_a_message(
+        env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+        ) -> None:
+    import hashlib
+
+    from application.backup import TRAILER
+
+    lyceum_with_a_director(capsys)
+    out = env / "lyceum.ejbackup"
+    main(["backup", "--institution", "lyceum", "--out", str(out)])
+    lines = out.read_bytes().splitlines(keepends=True)[:-1]
+    lines[2] = b"[" * 200_000 + b"\n"  # the first event's row
+    data = b"".join(lines)
+    out.write_bytes(data + TRAILER % hashlib.sha256(data).hexdigest().encode())
+
+    use(monkeypatch, f"sqlite:///{env / 'b' / 'e.sqlite3'}")
+    assert main(["restore", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "не читается" in err and "RecursionError" not in err
+    assert sorted(p.name for p in (env / "b").iterdir()) == ["e.sqlite3"]
