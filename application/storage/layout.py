@@ -4,6 +4,7 @@ PostgreSQL — one schema per institution (ADR 0003)."""
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -152,6 +153,17 @@ class PostgresBackend(Backend):
         """Creates the login role the service runs as (if absent) and grants it exactly
         what it needs on the directory and on every institution's tables."""
         self._require_owner()
+        for attempt in range(5):
+            try:
+                return self._add_runtime_role(role, password)
+            except psycopg.errors.InternalError as error:
+                # Two owners granting on one object at once (`tuple concurrently updated`):
+                # every statement here is idempotent, so run them again.
+                if "concurrently" not in str(error) or attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+
+    def _add_runtime_role(self, role: str, password: str | None) -> None:
         with psycopg.connect(self.url, autocommit=True) as conn:
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s",
                                   (role,)).fetchone()

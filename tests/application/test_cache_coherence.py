@@ -114,9 +114,11 @@ def test_a_command_whose_reads_keep_changing_gives_up_with_a_conflict(
     school.journal.get(Lesson, lesson_id)
     # Check: another process changes the group at every reading of the clock, so every
     # attempt of the command finds its roster changed when it saves.
+    from application.unit_of_work import ATTEMPTS
+
     clock.interruptions.extend(
         (lambda n=n: elsewhere.setup.add_subgroup(school.admin, school.group, f"Подгруппа {n}"))
-        for n in range(50))
+        for n in range(5 * ATTEMPTS))
     with pytest.raises(StaleVersion):
         school.journal.lessons.record_mark(school.teacher, lesson_id, school.students[0],
                                    MarkValue.FIVE)
