@@ -498,23 +498,18 @@ class PostgresChainReader:
         self.sql_nodes = SQL(
             "SELECT n.level, n.idx, n.hash FROM unnest(%s::smallint[], %s::bigint[])"
             " AS k(level, idx) JOIN {s}.merkle_nodes n USING (level, idx)").format(s=s)
-        self.sql_from = SQL(
-            "SELECT l.position, l.prev_hash, l.event_digest, l.entry_hash, l.key_id,"
-            " l.signature, e.originator_id, e.originator_version, e.topic, e.state"
-            " FROM {s}.ledger l LEFT JOIN {s}.{e} e ON e.notification_id = l.notification_id"
-            " WHERE l.position >= %s ORDER BY l.position"
-        ).format(s=s, e=e)
-        self.sql_range = SQL(
-            "SELECT l.position, l.prev_hash, l.event_digest, l.entry_hash, l.key_id,"
-            " l.signature, e.originator_id, e.originator_version, e.topic, e.state"
-            " FROM {s}.ledger l LEFT JOIN {s}.{e} e ON e.notification_id = l.notification_id"
-            " WHERE l.position BETWEEN %s AND %s ORDER BY l.position"
-        ).format(s=s, e=e)
+        # The entries with their events (the columns `stored_entry` reads), by a condition.
+        columns = ("SELECT l.position, l.prev_hash, l.event_digest, l.entry_hash, l.key_id,"
+                   " l.signature, e.originator_id, e.originator_version, e.topic, e.state")
+        joined = (" FROM {s}.ledger l LEFT JOIN {s}.{e} e"
+                  " ON e.notification_id = l.notification_id")
+        self.sql_from = SQL(columns + joined + " WHERE l.position >= %s ORDER BY l.position"
+                            ).format(s=s, e=e)
+        self.sql_range = SQL(columns + joined + " WHERE l.position BETWEEN %s AND %s"
+                             " ORDER BY l.position").format(s=s, e=e)
         self.sql_event_entry = SQL(
-            "SELECT l.position, l.prev_hash, l.event_digest, l.entry_hash, l.key_id,"
-            " l.signature, e.originator_id, e.originator_version, e.topic, e.state"
-            " FROM {s}.{e} e JOIN {s}.ledger l ON l.notification_id = e.notification_id"
-            " WHERE e.originator_id = %s AND e.originator_version = %s"
+            columns + " FROM {s}.{e} e JOIN {s}.ledger l ON l.notification_id ="
+            " e.notification_id WHERE e.originator_id = %s AND e.originator_version = %s"
         ).format(s=s, e=e)
         self.sql_checkpoints = SQL(
             "SELECT size, origin, root, note, signed_at FROM {s}.ledger_checkpoints"
