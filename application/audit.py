@@ -18,6 +18,7 @@ from typing import NoReturn, TypeVar
 from uuid import UUID
 
 import ledger
+from application import checkpoints
 from application.actors import Actor
 from application.integrity import IntegrityAlarm
 from application.service import CheckpointRefused, Ejournal, chain_id_of
@@ -127,7 +128,11 @@ class Audit:
             raise InvalidValue(f"after_size ≥ 0, limit от 1 до {CHECKPOINTS_PAGE}.",
                                field="limit")
         reader = self.ejournal.backend.chain_reader(actor.slug)
-        return [CheckpointRecord(*row) for row in reader.checkpoints(after_size, limit)]
+        tree_size, keyring = reader.tree_size()[0], self.ejournal.keyring()
+        # Rows are claims (the runtime role inserts): only those the service's keys sign,
+        # with the row's size and root, are served; the rest are logged (ADR 0011).
+        return [CheckpointRecord(*row) for row in reader.checkpoints(after_size, limit)
+                if checkpoints.row_fault(row[:4], tree_size, keyring) is None]
 
     def inclusion(self, actor: Actor, index: int, size: int | None = None) -> InclusionProof:
         """The inclusion proof of leaf `index` (chain position index + 1) in the tree of

@@ -177,3 +177,15 @@ def test_a_receipt_names_the_institutions_chain(ejournal: Ejournal, school: Scho
     institution = ejournal.backend.directory.institution(school.slug)
     assert institution is not None
     assert entry.chain_id == chain_id_of(institution.institution_id)
+
+
+def test_the_checkpoint_history_serves_only_checkpoints_the_service_signed(
+        ejournal: Ejournal, school: School) -> None:
+    audit = Audit(ejournal)
+    genuine = audit.checkpoint(school.auditor)
+    size = ledger.Checkpoint.parse(ledger.parse_note(genuine).text).size
+    # A row the runtime role could insert: the genuine note under a size it does not state.
+    RawDb(ejournal, school.slug).run(
+        "INSERT INTO {checkpoints} (size, origin, root, note) VALUES (?, ?, ?, ?)",
+        (size - 1, f"ejournal.example/{school.slug}", bytes(32), genuine), bypass=False)
+    assert [c.note for c in audit.checkpoints(school.auditor)] == [genuine]
