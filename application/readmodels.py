@@ -31,6 +31,7 @@ log = logging.getLogger("ejournal.projections")
 # the existing tables — every change is idempotent, so they end as a rebuild would.
 NAME = "read_models/3"
 PAGE = 2000
+REBUILD_PAGE = 10_000  # a rebuild writes tables nobody reads yet: fewer, larger commits
 TRACKING = "rm_tracking"
 
 
@@ -102,8 +103,9 @@ class ReadModels:
 
     # Following the log ------------------------------------------------------------------
     def catch_up(self, progress: Callable[[int], None] | None = None,
-                 prefix: str = "rm_") -> int:
-        """Applies every verified event after the tracking position; returns how many."""
+                 prefix: str = "rm_", page: int = PAGE) -> int:
+        """Applies every verified event after the tracking position, `page` events per
+        transaction; returns how many."""
         with self._lock:
             self.store.institution_ro()  # a unit of work: the guard follows the log
             guard = self.store.chain.guard
@@ -112,7 +114,7 @@ class ReadModels:
             position, applied = self.position(prefix), 0
             while position < head:
                 notifications = self.store.recorder.select_notifications(
-                    position + 1, PAGE, stop=head)
+                    position + 1, page, stop=head)
                 if not notifications:
                     break
                 changes: list[Change] = []
@@ -150,9 +152,15 @@ class ReadModels:
             raw = getattr(c, "sqlite_cursor", c)
             if raw.rowcount != 1:
                 raise _Overtaken
-            # Runs of the same statement go as one executemany; order is kept.
-            for sql, group in itertools.groupby(statements, key=lambda st: st[0]):
-                c.executemany(sql, [params for _, params in group])
+            # Per table, in order (the read-model tables have no keys or triggers that
+            # reach across tables, so only the order within a table matters); runs of the
+            # same statement within a table go as one executemany.
+            by_table: dict[str, list[tuple[str, list[Any]]]] = {}
+            for change, statement in zip(changes, statements, strict=True):
+                by_table.setdefault(change.table, []).append(statement)
+            for table_statements in by_table.values():
+                for sql, group in itertools.groupby(table_statements, key=lambda st: st[0]):
+                    c.executemany(sql, [params for _, params in group])
         return True
 
     def status(self) -> Status:
@@ -180,7 +188,7 @@ class ReadModels:
                 c.execute(f"DROP TABLE IF EXISTS {self.dialect.table(prefix + name[3:])}")
             for statement in self.dialect.create(prefix):
                 c.execute(statement)
-        applied = self.catch_up(progress, prefix=prefix)
+        applied = self.catch_up(progress, prefix=prefix, page=REBUILD_PAGE)
         with self._cursor(commit=True) as c:
             for name in [*TABLES, "rm_tracking"]:
                 old, new = self.dialect.table(name), self.dialect.table(prefix + name[3:])
