@@ -388,6 +388,9 @@ def guide(package: dict[str, Any], entry: ledger.StoredEntry, chain_id: str,
     #    частью опубликованного ключа проверки после последнего «+» ({vkey_key})
     (printf '\\001'; openssl pkey -pubin -in keys/{manifest_key}.pem -outform DER \\
      | tail -c 32) | base64
+    #    и журнал архива — журнал этой организации: имя до первого «+» ключа
+    #    ({package['origin']})
+    head -n 1 checkpoint.txt
     sha256sum -c SHA256SUMS
     openssl pkeyutl -verify -pubin -inkey keys/{manifest_key}.pem -rawin \\
         -in SHA256SUMS -sigfile SHA256SUMS.sig
@@ -435,10 +438,11 @@ AUTHENTICATED without a key of yours).
 
 The commands above: first pin the package's key — base64 of 0x01 and the key's raw 32
 bytes must equal the part of the institution's published verifier key after its last "+"
-({vkey_key}) — then {stamp_en}`sha256sum -c SHA256SUMS`, the manifest's signature with `openssl
-pkeyutl -verify -rawin`, and entry {entry.position}: its event digest and entry hash
-recomputed with `sha256sum` from the canonical bytes shown (ADR 0002: tag, 16-byte
-event id, u64 version, length-prefixed topic and state; tag, length-prefixed chain id,
-u64 position, previous entry hash, event digest), and its signature over
-`ejournal/ledger/signature/v1\\0 || entry_hash` checked with `openssl`.
+({vkey_key}), and the first line of checkpoint.txt, the log's name, must be the key's
+name before its first "+" — then {stamp_en}`sha256sum -c SHA256SUMS`, the manifest's
+signature with `openssl pkeyutl -verify -rawin`, and entry {entry.position}: its event
+digest and entry hash recomputed with `sha256sum` from the canonical bytes shown (ADR
+0002: tag, 16-byte event id, u64 version, length-prefixed topic and state; tag,
+length-prefixed chain id, u64 position, previous entry hash, event digest), and its
+signature over `ejournal/ledger/signature/v1\\0 || entry_hash` checked with `openssl`.
 """

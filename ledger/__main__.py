@@ -136,7 +136,8 @@ def _verify_archive(path: Path, keys: Path | None, vkeys: list[str],
     def progress(position: int) -> None:
         print(f"  entry {position}…", file=sys.stderr, flush=True)
 
-    report = verify_archive(path, keyring, progress=progress)
+    origins = [parse_vkey(v).name for v in vkeys] if vkeys else None
+    report = verify_archive(path, keyring, origins=origins, progress=progress)
     for fact in report.facts:
         print(fact)
     if report.ok and (report.pinned or trust_package_keys):

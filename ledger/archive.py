@@ -239,16 +239,21 @@ def keyring_of(vkeys: Iterable[NoteVerifier]) -> KeyRing:
 
 
 def verify_archive(path: Path, keys: KeyRing | None = None, *,
+                   origins: Iterable[str] | None = None,
                    progress: Callable[[int], None] | None = None) -> ArchiveReport:
     """Verifies the package at `path` (module docstring) against `keys` — an auditor's
     own (`pinned`) — or, without them, against the keys the package carries (said so in
     the facts, with each key as a verifier key to compare with the published one; not
-    `pinned`). Never raises for a malformed or tampered package: the report's `problem`
-    names it. `progress(position)` is called every 10,000 entries."""
+    `pinned`). With `origins` (the names of the published verifier keys given), the
+    package's log must be one of them: a key shared by several institutions' logs does not
+    vouch for another institution's package. Never raises for a malformed or tampered
+    package: the report's `problem` names it. `progress(position)` is called every 10,000
+    entries."""
     report = ArchiveReport(pinned=keys is not None)
+    names = None if origins is None else set(origins)
     try:
         with zipfile.ZipFile(path) as archive:
-            _verify(_Package(archive), keys, report, progress)
+            _verify(_Package(archive), keys, report, progress, names)
         report.ok = True
     except _Failed as failed:
         report.problem = failed.problem
@@ -262,10 +267,14 @@ def verify_archive(path: Path, keys: KeyRing | None = None, *,
 
 
 def _verify(pkg: _Package, keys: KeyRing | None, report: ArchiveReport,
-            progress: Callable[[int], None] | None) -> None:
+            progress: Callable[[int], None] | None, origins: set[str] | None = None
+            ) -> None:
     package = _json(pkg, PACKAGE)
     if package.get("format") != FORMAT:
         raise _fail(PACKAGE, f"not an {FORMAT} package")
+    if origins is not None and package.get("origin") not in origins:
+        raise _fail(PACKAGE, f"the package is of the log {package.get('origin')!r}, not of "
+                             f"{', '.join(sorted(origins))} (the verifier keys given)")
     bundled = _bundled_keys(pkg)
     if keys is None:
         keys = bundled
@@ -334,7 +343,7 @@ def _verify(pkg: _Package, keys: KeyRing | None, report: ArchiveReport,
         stream = io.TextIOWrapper(raw, encoding="utf-8")
         try:
             export_chain, entries = read_export(stream)
-        except (LedgerError, UnicodeDecodeError) as error:
+        except (LedgerError, UnicodeDecodeError, ValueError) as error:
             raise _fail(ENTRIES, f"header: {error}") from None
         if export_chain != chain_id:
             raise _fail(ENTRIES, f"the chain {export_chain!r} is not the package's")

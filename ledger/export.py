@@ -105,7 +105,7 @@ def read_export(stream: TextIO) -> tuple[str, Iterator[StoredEntry]]:
     first = stream.readline()
     try:
         header = json.loads(first)
-    except json.JSONDecodeError as error:
+    except ValueError as error:  # JSONDecodeError, or an integer past Python's limit
         raise ExportFormatError(f"line 1: bad header: {error}") from None
     except RecursionError:
         raise ExportFormatError("line 1: nested too deeply") from None
@@ -121,7 +121,7 @@ def read_export(stream: TextIO) -> tuple[str, Iterator[StoredEntry]]:
                 continue
             try:
                 yield _entry(json.loads(line))
-            except json.JSONDecodeError as error:
+            except ValueError as error:  # JSONDecodeError, or an integer past the limit
                 raise ExportFormatError(f"line {number}: {error}") from None
             except RecursionError:
                 raise ExportFormatError(f"line {number}: nested too deeply") from None

@@ -170,6 +170,7 @@ def test_sha256sum_and_openssl_accept_the_package_as_verify_md_says(
     # Step 0 pins the package's key to the institution's published verifier key.
     published = exported.ejournal.verifier_key(exported.school.slug)
     assert published.split("+", 2)[2] in result.stdout.splitlines()
+    assert published.split("+", 1)[0] in result.stdout.splitlines()  # the log's name
     _, entries = entry_lines(members(exported.path)[1])
     first = entries[0]
     assert f"{first['event_digest']}  -" in result.stdout
@@ -622,3 +623,25 @@ def test_json_nested_too_deeply_is_a_problem_not_a_crash(exported: Exported,
 
     assert problem(repack(exported.path, tmp_path / "t.zip", edit, manifest=False)).member \
         in (fmt.PACKAGE, "t.zip")
+
+
+def test_a_key_published_for_another_log_does_not_vouch_for_this_package(
+        exported: Exported) -> None:
+    """One deployment signs every institution's log with one key: the published key of
+    another institution's log names that log, and does not vouch for this package."""
+    from ledger.__main__ import verify_main
+
+    key = ledger.Signer.from_directory(exported.key_dir)
+    shared = ledger.encode_vkey("ejournal.example/other", key.public_key_raw)
+    assert verify_main([str(exported.path), "--vkey", shared]) == 1
+
+
+def test_an_integer_past_pythons_limit_is_a_format_error(exported: Exported,
+                                                          tmp_path: Path) -> None:
+    def edit(files: dict[str, bytes]) -> None:
+        header, _ = entry_lines(files)
+        files[fmt.ENTRIES] = files[fmt.ENTRIES].replace(
+            header.encode(), header[:-1].encode() + b', "n": ' + b"1" * 5000 + b"}", 1)
+
+    p = problem(repack(exported.path, tmp_path / "t.zip", edit, key_dir=exported.key_dir))
+    assert p.member == fmt.ENTRIES
