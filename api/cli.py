@@ -826,7 +826,8 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
     bars, report = _progress_bars()
     try:
         with bars:
-            restored = restore(ejournal, Path(args.file), report)
+            restored = restore(ejournal, Path(args.file), report,
+                               accept_older=args.accept_older)
     except BackupRefused as refused:
         print(f"Восстановление отклонено: {refused.message}", file=sys.stderr)
         return 1
@@ -873,6 +874,9 @@ def add_backup_commands(sub: argparse._SubParsersAction) -> None:  # type: ignor
     r = sub.add_parser("restore", help="восстановить организацию из копии в пустое "
                                        "развёртывание (с проверкой цепочки)")
     r.add_argument("file", metavar="FILE")
+    r.add_argument("--accept-older", action="store_true",
+                   help="осознанно восстановить копию старше последней контрольной точки, "
+                        "подписанной развёртыванием (записи после копии будут потеряны)")
     r.set_defaults(func=cmd_restore)
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from typing import Any, BinaryIO
 from uuid import UUID
 
 import ledger
-from application import timestamping
+from application import checkpoints, timestamping
 from application.service import (
     Ejournal,
     chain_id_of,
@@ -56,6 +57,9 @@ EVERY = 2000  # rows between progress reports
 
 # (stage, done, total): called now and then during a long operation.
 Progress = Callable[[str, int, int], None]
+
+
+log = logging.getLogger("ejournal.integrity")
 
 
 class BackupRefused(Exception):
@@ -282,13 +286,20 @@ def _rows(lines: Iterator[bytes], table: str, columns: list[tuple[str, str]]
 
 
 # Restore -----------------------------------------------------------------------------------
-def restore(ejournal: Ejournal, path: Path, progress: Progress | None = None) -> Restored:
+def restore(ejournal: Ejournal, path: Path, progress: Progress | None = None, *,
+            accept_older: bool = False) -> Restored:
     """Loads the backup into this deployment, where the institution must hold no events
     (absent, or registered without events): into a staging copy first, which goes live —
     its store, directory entry and token hints at once — only after every hash, link
     and signature of its chain, its Merkle tree and its last checkpoint have verified.
     On any failure the staging copy is removed and nothing is live. PostgreSQL: the
-    deployment must be opened as the owner of the schemas."""
+    deployment must be opened as the owner of the schemas.
+
+    The deployment remembers the last checkpoint it signed of the institution (beside its
+    keys, ADR 0011): a backup whose log does not extend it — older than entries already
+    certified — is refused unless `accept_older` (a deliberate return to an older copy,
+    losing the entries after it: the memory is kept aside as `<slug>.last.superseded-…`
+    and logged CRITICAL)."""
     manifest = check_file(path, progress)
     slug, institution_id = manifest.slug, manifest.institution_id
     try:
@@ -336,6 +347,7 @@ def restore(ejournal: Ejournal, path: Path, progress: Progress | None = None) ->
         report, checkpoint_size = _verify(staging.reader(), chain_id, manifest, keyring,
                                           loaded.checkpoint_roots, progress)
         _check_name(manifest, loaded.registered)  # the chain's events, verified by now
+        _check_memory(ejournal, slug, staging.reader(), accept_older)
         staging.promote(InstitutionEntry(slug, institution_id, manifest.name), hints)
     except snapshot.StillLive:
         staging.discard()
@@ -345,6 +357,38 @@ def restore(ejournal: Ejournal, path: Path, progress: Progress | None = None) ->
         staging.discard()
         raise
     return Restored(manifest, report, checkpoint_size, len(hints))
+
+
+def _check_memory(ejournal: Ejournal, slug: str, reader: ChainReader,
+                  accept_older: bool) -> None:
+    """The restored log extends the last checkpoint this deployment signed of the
+    institution, or `accept_older` says the loss is deliberate (then the memory is set
+    aside, so that the service signs checkpoints of the restored log)."""
+    memory = checkpoints.Memory(ejournal.settings.key_dir, slug)
+    try:
+        signed = memory.read(ejournal.keyring())
+    except ledger.LedgerError as error:
+        raise VerificationFailed(f"{memory.path} не содержит контрольной точки, подписанной "
+                                 f"этим развёртыванием: {error}. Восстановление отклонено."
+                                 ) from None
+    if signed is None:
+        return
+    try:
+        size, root = stored_tree(reader, slug)
+    except TreeIncomplete as error:
+        raise VerificationFailed(f"дерево Меркла неполно: {error}") from None
+    if extends(reader, signed.size, signed.root, size, root):
+        return
+    if not accept_older:
+        raise BackupRefused(
+            f"Копия ({size} записей) не продолжает последнюю контрольную точку, которую это "
+            f"развёртывание подписало ({signed.size} записей, {memory.path}): записи после "
+            "копии уже заверены и будут потеряны. Если это осознанный возврат к старой "
+            "копии, повторите с --accept-older.")
+    aside = memory.supersede()
+    log.critical("INTEGRITY %s: restored a log of %s entries older than the checkpoint of "
+                 "size %s the service signed; its memory is kept as %s", slug, size,
+                 signed.size, aside)
 
 
 def _refuse_live(slug: str, events: int) -> None:

@@ -120,6 +120,16 @@ class Memory:
         origin = ledger.Checkpoint.parse(ledger.parse_note(note).text).origin
         return ledger.open_checkpoint(note, keyring.note_verifiers(origin), origin=origin)
 
+    def supersede(self) -> Path:
+        """Sets the remembered note aside (a deliberate restore of an older copy): kept as
+        `<slug>.last.superseded-<UTC instant>`, never deleted. Returns its new path."""
+        from datetime import UTC, datetime
+
+        aside = self.path.with_name(
+            f"{self.path.name}.superseded-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}")
+        os.replace(self.path, aside)
+        return aside
+
     def write(self, note: str) -> None:
         """Replaces the remembered note atomically (a temporary file, fsync, rename)."""
         self.directory.mkdir(mode=0o700, exist_ok=True)

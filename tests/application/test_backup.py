@@ -537,3 +537,23 @@ def test_deeply_nested_json_is_refused_not_a_recursion_error(
     out.write_bytes(data + TRAILER % hashlib.sha256(data).hexdigest().encode())
 
     refused_and_nothing_live(fresh, school.slug, out, BackupCorrupt)
+
+
+def test_a_backup_older_than_a_certified_checkpoint_is_refused_unless_accepted(
+        ejournal: Ejournal, school: School, fresh: Ejournal, tmp_path: Path) -> None:
+    """Attack round 5: a backup stripped of its checkpoint rows restored silently. The
+    deployment remembers what it certified (ADR 0011): an older log is a deliberate
+    choice, and the memory is kept aside, not lost."""
+    out = tmp_path / "school.ejbackup"
+    backup(ejournal, school.slug, out)
+    school.lesson()  # entries after the copy...
+    ejournal.checkpoint(school.slug)  # ...certified by a checkpoint
+    with pytest.raises(BackupRefused, match="--accept-older"):
+        restore(fresh, out)
+    assert fresh.institutions() == []
+    restored = restore(fresh, out, accept_older=True)
+    assert restored.report.ok
+    memory = fresh.settings.key_dir / "checkpoints"
+    assert list(memory.glob(f"{school.slug}.last.superseded-*"))
+    assert not (memory / f"{school.slug}.last").exists()
+    fresh.checkpoint(school.slug)  # the restored log is certified from here on
