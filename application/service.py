@@ -188,7 +188,10 @@ class Ejournal:
             raise NotFound(f"Организация «{slug}» не найдена.")
         chain_id = chain_id_of(entry.institution_id)
         reader = self.backend.chain_reader(slug)
-        checkpoint = self._newest_signed_checkpoint(reader, keyring)
+        # The newest row the keys sign with its own size and root; one of a longer log
+        # than the ledger's is kept here, so that the root check below names the cut.
+        row = checkpoints.latest_stored(slug, reader, 2**63 - 1, keyring)
+        checkpoint = None if row is None else ledger.Checkpoint(row[1], row[0], row[2])
         sizes = [checkpoint.size] if checkpoint is not None else []
         report = ledger.verify_links(chain_id, reader.entries(), roots_at=sizes,
                                      progress=progress)
@@ -201,29 +204,6 @@ class Ejournal:
                     "checkpoint's: history before it was rewritten or cut")
                 report = replace(report, ok=False, failure=failure)
         return report, checkpoint
-
-    @staticmethod
-    def _newest_signed_checkpoint(reader: ChainReader, keyring: ledger.KeyRing
-                                  ) -> ledger.Checkpoint | None:
-        """The newest stored checkpoint whose note a trusted key signs under its origin
-        and whose size is its row's (rows are not trusted: the runtime role inserts)."""
-        def opened(size: int, origin: str, note: str) -> ledger.Checkpoint | None:
-            try:
-                cp = ledger.open_checkpoint(note, keyring.note_verifiers(origin),
-                                            origin=origin)
-            except ledger.NoteError:
-                return None
-            return cp if cp.size == size else None
-
-        latest = reader.latest_checkpoint()
-        if latest is not None and (found := opened(latest[0], latest[1], latest[3])):
-            return found
-        best, after = None, 0
-        while page := reader.checkpoints(after, 1000):
-            for size, origin, _root, note, _at in page:
-                best = opened(size, origin, note) or best
-            after = page[-1][0]
-        return best
 
     # The Merkle tree and checkpoints (ADR 0011) ----------------------------------------
     def log_origin(self, slug: str, origin: str | None = None) -> str:
@@ -389,12 +369,11 @@ class Ejournal:
     def latest_timestamp(self, slug: str) -> tuple[str, bytes | None] | None:
         """The latest checkpoint's note and its newest token (TSA reply, DER), if any;
         None if the institution has no checkpoint yet."""
-        reader = self.backend.chain_reader(slug)
-        last = reader.latest_checkpoint()
+        last = self.latest_checkpoint(slug)  # a row the service's keys sign
         if last is None:
             return None
         size, origin, _, note = last
-        return note, reader.checkpoint_timestamp(size, origin)
+        return note, self.backend.chain_reader(slug).checkpoint_timestamp(size, origin)
 
     def tree_matches_ledger(self, slug: str, chain_id: str) -> ledger.Failure | None:
         """See `tree_matches`."""
