@@ -12,6 +12,7 @@ so the first entry is found by binary search over positions in O(log n) reads.""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -25,7 +26,7 @@ from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 import ledger
-from application.actors import Actor
+from application.actors import SYSTEM_ACTOR_ID, Actor
 from application.service import CheckpointRefused, Ejournal, chain_id_of
 from application.storage import tree
 from application.storage.layout import ChainReader
@@ -163,7 +164,9 @@ class ArchiveExport:
                 with z.open(root_dir + fmt.ENTRIES, "w", force_zip64=True) as raw:
                     member = _Hashing(raw)
                     member.write((ledger.export_header(chain_id) + "\n").encode())
+                    opening: ledger.StoredEntry | None = None  # VERIFY.md shows it by hand
                     for done, entry in enumerate(self._entries(reader, first, last), 1):
+                        opening = opening or entry
                         member.write((ledger.export_line(entry) + "\n").encode())
                         seen = key_span.setdefault(entry.key_id, [entry.position, entry.position])
                         seen[1] = entry.position
@@ -202,8 +205,8 @@ class ArchiveExport:
                     "verifier_key": signer.note_signer(checkpoint.origin).verifier().vkey(),
                 }
                 put(fmt.PACKAGE, _dumps(package))
-                entry_text = self._entries(reader, first, first)
-                put(fmt.GUIDE, guide(package, next(entry_text), chain_id,
+                assert opening is not None  # first <= last
+                put(fmt.GUIDE, guide(package, opening, chain_id,
                                     token is not None).encode("utf-8"))
                 manifest = fmt.manifest_text(sums)
                 z.writestr(root_dir + fmt.MANIFEST, manifest)
@@ -221,7 +224,7 @@ class ArchiveExport:
         """(file name, kind, (position, head), pdf, csv) of each statement of the span."""
         journal = self.ejournal.journal(slug)
         st = journal.statements
-        actor = Actor(slug, ledger_system_id(), "staff", frozenset({Role.DIRECTOR}))
+        actor = Actor(slug, SYSTEM_ACTOR_ID, "staff", frozenset({Role.DIRECTOR}))
         journal.read_models.catch_up()
         last_day = min(span.ends, journal.local_date())
         groups = sorted((name, gid) for gid, (name, year_id) in institution.groups.items()
@@ -316,15 +319,7 @@ class ArchiveExport:
         return link
 
 
-def ledger_system_id() -> Any:
-    from application.actors import SYSTEM_ACTOR_ID
-
-    return SYSTEM_ACTOR_ID
-
-
 def _b64(data: bytes) -> str:
-    import base64
-
     return base64.b64encode(data).decode("ascii")
 
 
