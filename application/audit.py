@@ -112,12 +112,16 @@ class Audit:
         """The latest checkpoint, as a signed note: a new one is signed first if the tree
         grew since the last (the same as `ejournal ledger checkpoint`)."""
         self._require_auditor(actor)
-        self._tree(actor)
+        return self._signed(actor.slug)
+
+    def _signed(self, slug: str, position: int = 1) -> str:
+        """The service's latest checkpoint (signed now if the tree grew; it builds the
+        tree and follows the chain itself); a refusal is the integrity alarm."""
         try:
-            return self.ejournal.checkpoint(actor.slug)
+            return self.ejournal.checkpoint(slug)
         except (CheckpointRefused, tree.TreeIncomplete) as error:
-            raise IntegrityAlarm(actor.slug, ledger.Failure(
-                1, ledger.FailureKind.CHANGED, str(error))) from None
+            raise IntegrityAlarm(slug, ledger.Failure(
+                position, ledger.FailureKind.CHANGED, str(error))) from None
 
     def checkpoints(self, actor: Actor, after_size: int = 0,
                     limit: int = CHECKPOINTS_PAGE) -> list[CheckpointRecord]:
@@ -241,12 +245,7 @@ class Audit:
         if latest is not None and latest[0] >= entry.position and latest[1] == origin:
             size, note = latest[0], latest[3]
         else:
-            journal.store.recorder.ensure_tree()  # type: ignore[attr-defined]
-            try:
-                note = self.ejournal.checkpoint(actor.slug)
-            except (CheckpointRefused, tree.TreeIncomplete) as error:
-                raise IntegrityAlarm(actor.slug, ledger.Failure(
-                    entry.position, ledger.FailureKind.CHANGED, str(error))) from None
+            note = self._signed(actor.slug, entry.position)
             size = ledger.Checkpoint.parse(ledger.parse_note(note).text).size
         index = entry.position - 1
         proof = self._stored(actor.slug, reader,
