@@ -80,14 +80,25 @@ from ledger.note import (
 )
 from ledger.parallel import LinkReport, verify_links, verify_parallel
 from ledger.receipt import RECEIPT_FORMAT, ReceiptEntry, VerifiedReceipt, make_receipt, open_receipt
+from ledger.rotation import (
+    ANNOUNCEMENT_TOPIC,
+    AnnouncementError,
+    KeyAnnouncement,
+    KeySchedule,
+    is_announcement,
+    key_after,
+    read_announcement,
+)
 
 __all__ = [
+    "ANNOUNCEMENT_TOPIC",
     "EMPTY_ROOT",
     "ENTRY_TAG",
     "EVENT_TAG",
     "GENESIS_TAG",
     "RECEIPT_FORMAT",
     "SIGNATURE_TAG",
+    "AnnouncementError",
     "ChainHead",
     "Checkpoint",
     "EncodingError",
@@ -96,9 +107,11 @@ __all__ = [
     "Failure",
     "FailureKind",
     "InvalidKeyFile",
+    "KeyAnnouncement",
     "KeyFileMismatch",
     "KeyNotFound",
     "KeyRing",
+    "KeySchedule",
     "LedgerError",
     "LinkReport",
     "ManifestError",
@@ -133,6 +146,8 @@ __all__ = [
     "genesis_hash",
     "inclusion_proof",
     "inclusion_proof_from",
+    "is_announcement",
+    "key_after",
     "key_id",
     "leaf_hash",
     "make_receipt",
@@ -145,6 +160,7 @@ __all__ = [
     "parse_note",
     "parse_vkey",
     "public_key_pem",
+    "read_announcement",
     "read_export",
     "root_hash",
     "root_hash_from",

@@ -9,12 +9,13 @@ order: the storage adapter appends under the institution's write lock (ADR 0003)
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 from ledger.encoding import HASH_SIZE, entry_hash, event_digest, genesis_hash
 from ledger.errors import EncodingError
 from ledger.keys import KeyRing, Signer
+from ledger.rotation import KeySchedule
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,7 @@ class FailureKind(str, Enum):
     REORDERED = "reordered"  # an authentic event or entry in the wrong place
     BAD_SIGNATURE = "bad_signature"  # the signature does not verify
     UNKNOWN_KEY = "unknown_key"  # signed by a key the key ring does not hold
+    WRONG_KEY = "wrong_key"  # validly signed, but not by the key in force (ADR 0016)
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,9 @@ class VerifyReport:
     count: int
     head: ChainHead
     failure: Failure | None
+    # The key schedule after the last verified entry (ADR 0016): the key in force there,
+    # the keys retired and announced so far.
+    keys: KeySchedule | None = field(default=None, compare=False)
 
 
 def verify(
@@ -142,6 +147,7 @@ def verify(
     progress_every: int = 10000,
     expect_head: ChainHead | None = None,
     start: ChainHead | None = None,
+    keys: KeySchedule | None = None,
 ) -> VerifyReport:
     """Verifies the chain `chain_id` from position 1 and reports the first failure.
 
@@ -156,6 +162,9 @@ def verify(
        keyring.verify(entry.key_id, e, entry.signature), i.e. the key signed
        SIGNATURE_TAG || e. Then h = e and p += 1. An event that cannot be encoded at
        all is CHANGED.
+       A validly signed entry must be signed by the key in force (`ledger.rotation`):
+       otherwise, or if it is a malformed announcement, it is WRONG_KEY. A key announced
+       by the key in force is trusted from the next entry on, in the ring or not.
     e. Otherwise the stored (untrusted) values diagnose: d != stored digest: REORDERED
        if locate_digest(d) names another position q (the event signed at q stands at
        p), else CHANGED. Else if the stored entry hash recomputes from the stored prev
@@ -169,7 +178,10 @@ def verify(
 
     With `start` (a head verified before, e.g. from a verified-through mark), the entries
     continue the chain after it: p starts at start.position + 1 and h at start.entry_hash;
-    the report's `count` is the number of entries verified in this call.
+    the report's `count` is the number of entries verified in this call. `keys` is the
+    key schedule at `start` (a previous report's `keys`; not changed here); without it
+    the first entry's key becomes the key in force. The report's `keys` is the schedule
+    after the last verified entry.
 
     `progress(p)` is called after every `progress_every` verified entries.
     `locate_digest(d)` returns the position whose stored event digest is d, or None.
@@ -194,9 +206,13 @@ def verify(
         published = head.entry_hash
 
     base = head.position
+    schedule = keys.copy() if keys is not None else KeySchedule()
+    ring = keyring
+    if any(k not in ring for k in schedule.announced):
+        ring = ring.including(schedule.announced)
 
     def stop(failure: Failure) -> VerifyReport:
-        return VerifyReport(False, head.position - base, head, failure)
+        return VerifyReport(False, head.position - base, head, failure, schedule)
 
     for entry in entries:
         p = head.position + 1
@@ -211,7 +227,7 @@ def verify(
                                 f"after position {head.position}"))
         if entry.event is None:
             return stop(Failure(p, FailureKind.MISSING, "the event row of this entry is gone"))
-        if entry.key_id not in keyring:
+        if entry.key_id not in ring:
             return stop(Failure(p, FailureKind.UNKNOWN_KEY,
                                 f"signed with unknown key {entry.key_id!r}"))
         try:
@@ -219,9 +235,15 @@ def verify(
         except EncodingError as error:
             return stop(Failure(p, FailureKind.CHANGED, f"the event row is malformed: {error}"))
         h = entry_hash(chain_id, p, head.entry_hash, digest)
-        if not keyring.verify(entry.key_id, h, entry.signature):
-            return stop(_diagnose(chain_id, p, head.entry_hash, h, entry, digest, keyring,
+        if not ring.verify(entry.key_id, h, entry.signature):
+            return stop(_diagnose(chain_id, p, head.entry_hash, h, entry, digest, ring,
                                   locate_digest))
+        wrong = schedule.wrong_key(p, entry.key_id) or schedule.signed(
+            p, entry.key_id, entry.event.topic, entry.event.state)
+        if wrong is not None:
+            return stop(Failure(p, FailureKind.WRONG_KEY, wrong))
+        if schedule.in_force not in ring:
+            ring = ring.including(schedule.announced)
         head = ChainHead(p, h)
         if expect_head is not None and p == expect_head.position:
             published = h
@@ -238,7 +260,7 @@ def verify(
             return stop(Failure(expect_head.position, FailureKind.MISSING,
                                 f"rewritten since the published head {want}: calculated "
                                 f"{published.hex()} at that position"))
-    return VerifyReport(True, head.position - base, head, None)
+    return VerifyReport(True, head.position - base, head, None, schedule)
 
 
 def _diagnose(chain_id: str, p: int, prev: bytes, calculated: bytes, entry: StoredEntry,

@@ -376,6 +376,13 @@ class KeyRing:
             keys[kid] = raw
         return cls(keys)
 
+    def including(self, keys: Mapping[str, bytes]) -> KeyRing:
+        """A ring of these keys and `keys` (key id -> raw public key; as the
+        constructor checks them). This ring is not changed."""
+        ring = KeyRing(keys)
+        ring._keys = {**ring._keys, **self._keys}
+        return ring
+
     def __contains__(self, key_id: object) -> bool:
         """True iff the ring holds a key with this id."""
         return key_id in self._keys

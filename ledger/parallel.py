@@ -24,6 +24,9 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from hashlib import sha256
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from ledger.chain import (
     ChainHead,
     EventContent,
@@ -40,28 +43,29 @@ from ledger.encoding import (
     entry_bytes,
     entry_hash,
     genesis_hash,
+    signing_message,
 )
 from ledger.errors import EncodingError
 from ledger.keys import KeyRing
 from ledger.merkle import LEAF_PREFIX as LEAF
 from ledger.merkle import NODE_PREFIX as NODE
 from ledger.merkle import MerkleFrontier
+from ledger.rotation import KeySchedule
 
 BATCH = 4096
-_worker_ring: KeyRing | None = None
+_worker_keys: dict[bytes, Ed25519PublicKey] = {}
 
 
-def _init_worker(keys: dict[str, bytes]) -> None:
-    global _worker_ring
-    _worker_ring = KeyRing(keys)
-
-
-def _check_batch(items: list[tuple[str, bytes, bytes]]) -> int | None:
-    """The index of the first item whose signature does not verify, or None."""
-    ring = _worker_ring
-    assert ring is not None
-    for i, (key_id, h, signature) in enumerate(items):
-        if not ring.verify(key_id, h, signature):
+def _check_batch(items: list[tuple[bytes, bytes, bytes]]) -> int | None:
+    """The index of the first item (raw public key, entry hash, signature) whose
+    signature does not verify, or None."""
+    for i, (raw, h, signature) in enumerate(items):
+        key = _worker_keys.get(raw)
+        if key is None:
+            key = _worker_keys[raw] = Ed25519PublicKey.from_public_bytes(raw)
+        try:
+            key.verify(signature, signing_message(h))
+        except (InvalidSignature, ValueError, TypeError):
             return i
     return None
 
@@ -74,47 +78,52 @@ def verify_parallel(
     workers: int,
     reread: Callable[[int], Iterable[StoredEntry]],
     start: ChainHead | None = None,
+    keys: KeySchedule | None = None,
     locate_digest: Callable[[bytes], int | None] | None = None,
     progress: Callable[[int], None] | None = None,
     progress_every: int = 10000,
     batch: int = BATCH,
 ) -> VerifyReport:
-    """As `verify(chain_id, entries, keyring, start=start, ...)`, with signatures checked
-    by `workers` processes. `reread(position)` yields the stored entries from `position`
-    on again (used only to diagnose a failure). Precondition: workers >= 1."""
+    """As `verify(chain_id, entries, keyring, start=start, keys=keys, ...)`, with
+    signatures checked by `workers` processes (each item carries its raw public key; the
+    key in force and announcements are followed here, as `verify` does).
+    `reread(position)` yields the stored entries from `position` on again (used only to
+    diagnose a failure). Precondition: workers >= 1."""
     if workers < 1:
         raise ValueError("workers must be at least 1")
-    keys = {kid: keyring.public_key(kid) for kid in keyring}
     head = start if start is not None else ChainHead.empty(chain_id)
     base = head.position
-    pending: deque[tuple[ChainHead, Future[int | None]]] = deque()
-    items: list[tuple[str, bytes, bytes]] = []
-    batch_head = head
+    schedule = keys.copy() if keys is not None else KeySchedule()
+    ring = keyring.including(schedule.announced) if schedule.announced else keyring
+    raw_keys = {kid: ring.public_key(kid) for kid in ring}
+    pending: deque[tuple[ChainHead, KeySchedule, Future[int | None]]] = deque()
+    items: list[tuple[bytes, bytes, bytes]] = []
+    batch_head, batch_keys = head, schedule.copy()
     stop: Failure | None = None
 
-    def diagnose(from_head: ChainHead) -> VerifyReport:
+    def diagnose(from_head: ChainHead, from_keys: KeySchedule) -> VerifyReport:
         report = verify(chain_id, reread(from_head.position + 1), keyring, start=from_head,
-                        locate_digest=locate_digest)
+                        keys=from_keys, locate_digest=locate_digest)
         return VerifyReport(report.ok, report.head.position - base, report.head,
-                            report.failure)
+                            report.failure, report.keys)
 
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                             initargs=(keys,)) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
 
         def settle(limit: int) -> VerifyReport | None:
             while len(pending) > limit:
-                at, future = pending.popleft()
+                at, at_keys, future = pending.popleft()
                 if future.result() is not None:
-                    for _, later in pending:
+                    for _, _, later in pending:
                         later.cancel()
-                    return diagnose(at)
+                    return diagnose(at, at_keys)
             return None
 
         for entry in entries:
             p = head.position + 1
-            if (entry.position != p or entry.event is None
-                    or entry.key_id not in keyring):
+            raw = raw_keys.get(entry.key_id) if isinstance(entry.key_id, str) else None
+            if entry.position != p or entry.event is None or raw is None \
+                    or not isinstance(entry.signature, bytes):
                 stop = Failure(p, FailureKind.CHANGED, "")
                 break
             try:
@@ -123,24 +132,31 @@ def verify_parallel(
             except EncodingError:
                 stop = Failure(p, FailureKind.CHANGED, "")
                 break
-            items.append((entry.key_id, h, entry.signature))
+            # The key in force and announcements: as `verify` (which re-diagnoses).
+            if schedule.wrong_key(p, entry.key_id) or schedule.signed(
+                    p, entry.key_id, entry.event.topic, entry.event.state):
+                stop = Failure(p, FailureKind.WRONG_KEY, "")
+                break
+            for kid in schedule.announced.keys() - raw_keys.keys():
+                raw_keys[kid] = schedule.announced[kid]
+            items.append((raw, h, entry.signature))
             head = ChainHead(p, h)
             if len(items) >= batch:
-                pending.append((batch_head, pool.submit(_check_batch, items)))
-                items, batch_head = [], head
+                pending.append((batch_head, batch_keys, pool.submit(_check_batch, items)))
+                items, batch_head, batch_keys = [], head, schedule.copy()
                 failed = settle(2 * workers)
                 if failed is not None:
                     return failed
             if progress is not None and p % progress_every == 0:
                 progress(p)
         if items:
-            pending.append((batch_head, pool.submit(_check_batch, items)))
+            pending.append((batch_head, batch_keys, pool.submit(_check_batch, items)))
         failed = settle(0)
         if failed is not None:
             return failed
-    if stop is not None:
-        return diagnose(batch_head)  # the structural failure, named as verify names it
-    return VerifyReport(True, head.position - base, head, None)
+    if stop is not None:  # the structural failure, named as verify names it
+        return diagnose(batch_head, batch_keys)
+    return VerifyReport(True, head.position - base, head, None, schedule)
 
 
 _U64 = struct.Struct(">Q").pack

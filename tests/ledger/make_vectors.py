@@ -114,7 +114,47 @@ def _broken(signer: ledger.Signer) -> list[dict]:  # type: ignore[type-arg]
     e = _stored(signer)
     e.insert(2, e[1])
     case("entry 2 duplicated", e, "inserted", 3)
+
+    # ADR 0016: the key in force; entry 2 announces `other` as the successor.
+    case("entry 2 announces a successor key the key ring does not hold; entry 3 is "
+         "signed by it: trusted through the announcement", _rotated(signer, other, other),
+         None, None)
+    case("entry 3 signed by the key that entry 2 retired", _rotated(signer, other, signer),
+         "wrong_key", 3)
+    third = ledger.Signer(Ed25519PrivateKey.from_private_bytes(b"\x33" * 32))
+    case("entry 2 announces a successor, entry 3 is signed by yet another key (not in "
+         "the ring either)", _rotated(signer, other, third), "unknown_key", 3)
+    case("entry 2's announcement names another predecessor than the key signing it",
+         _rotated(signer, other, other, predecessor=other.key_id), "wrong_key", 2)
+    case("entry 2 has the announcement topic but its successor is not the id of its "
+         "public key", _rotated(signer, other, other, successor_id=signer.key_id[::-1]),
+         "wrong_key", 2)
     return cases
+
+
+ANNOUNCEMENT = {"originator_id": "0f0e0d0c0b0a09080706050403020100",
+                "originator_version": 2, "topic": ledger.ANNOUNCEMENT_TOPIC}
+
+
+def _rotated(signer: ledger.Signer, successor: ledger.Signer, third: ledger.Signer,
+             predecessor: str | None = None, successor_id: str | None = None
+             ) -> list[ledger.StoredEntry]:
+    """Entry 1 by `signer`; entry 2 announces `successor` (JSON state), signed by
+    `signer`; entry 3 signed by `third`."""
+    state = json.dumps({"predecessor": predecessor or signer.key_id,
+                        "successor": successor_id or successor.key_id,
+                        "public_key": successor.public_key_raw.hex(),
+                        "basis": "Приказ № 1"}, ensure_ascii=False).encode()
+    contents = _contents()
+    contents[1] = ledger.EventContent(bytes.fromhex(ANNOUNCEMENT["originator_id"]),
+                                      ANNOUNCEMENT["originator_version"],
+                                      ANNOUNCEMENT["topic"], state)
+    head = ledger.ChainHead.empty(CHAIN_ID)
+    first, head = ledger.append(CHAIN_ID, head, contents[:2], signer)
+    last, _ = ledger.append(CHAIN_ID, head, contents[2:], third)
+    return [ledger.StoredEntry(e.position, e.prev_hash, e.event_digest, e.entry_hash,
+                               e.key_id, e.signature, c)
+            for e, c in zip(first + last, contents, strict=True)]
 
 
 def build() -> dict:  # type: ignore[type-arg]

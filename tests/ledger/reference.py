@@ -1,5 +1,6 @@
 """A slow reference implementation of ADR 0002 (encoding v1 and the verification
-algorithm), written from the text of the ADR with struct and hashlib. It shares no code
+algorithm) and of ADR 0016 (the key in force, announcements), written from the text of
+the ADRs with struct, hashlib and json. It shares no code
 with `ledger/` and imports nothing from it: tests use it to cross-check the fast code.
 
 Entries here are plain dicts in the export format (hex strings, `state_b64`).
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import struct
 from collections.abc import Callable
 
@@ -81,11 +83,36 @@ def signed(public: dict[str, bytes], kid: str, h: bytes, signature: bytes) -> bo
     return True
 
 
+ANNOUNCEMENT = "domain.signing:SigningKeys.Rotated"
+
+
+def announced(state: bytes, signer: str, retired: set[str]) -> tuple[str, bytes] | None:
+    """(successor, its raw public key) if `state` is a valid announcement by `signer`."""
+    try:
+        data = json.loads(state.decode("utf-8"))
+        pred, succ, pub = data["predecessor"], data["successor"], data["public_key"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    hexdigits = set("0123456789abcdef")
+    if not all(isinstance(x, str) for x in (pred, succ, pub)):
+        return None
+    if len(pub) != 64 or not set(pub) <= hexdigits or len(pred) != 32 \
+            or not set(pred) <= hexdigits:
+        return None
+    raw = bytes.fromhex(pub)
+    if succ != key_id(raw) or pred != signer or succ == pred or succ in retired:
+        return None
+    return succ, raw
+
+
 def verify(chain_id: str, entries: list[dict], public: dict[str, bytes],  # type: ignore[type-arg]
            locate: Callable[[bytes], int | None] | None = None
            ) -> tuple[str | None, int | None]:
     """(kind, position) of the first failure, or (None, None) if the chain verifies."""
+    public = dict(public)
     p, prev = 1, genesis(chain_id)
+    in_force: str | None = None
+    retired: set[str] = set()
     for e in entries:
         if e["position"] > p:
             return "missing", p
@@ -96,11 +123,21 @@ def verify(chain_id: str, entries: list[dict], public: dict[str, bytes],  # type
         if e["key_id"] not in public:
             return "unknown_key", p
         ev = e["event"]
+        state = base64.b64decode(ev["state_b64"])
         d = event_digest(bytes.fromhex(ev["originator_id"]), ev["originator_version"],
-                         ev["topic"], base64.b64decode(ev["state_b64"]))
+                         ev["topic"], state)
         h = entry_hash(chain_id, p, prev, d)
         sig = bytes.fromhex(e["signature"])
         if signed(public, e["key_id"], h, sig):
+            if e["key_id"] in retired or (in_force is not None and e["key_id"] != in_force):
+                return "wrong_key", p
+            in_force = e["key_id"]
+            if ev["topic"] == ANNOUNCEMENT:
+                new = announced(state, e["key_id"], retired)
+                if new is None:
+                    return "wrong_key", p
+                retired.add(in_force)
+                in_force, public[new[0]] = new
             p, prev = p + 1, h
             continue
         stored_hash = bytes.fromhex(e["entry_hash"])

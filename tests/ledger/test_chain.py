@@ -3,6 +3,7 @@ flipped byte caught, streaming, published heads."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -100,6 +101,22 @@ def test_an_empty_chain_verifies_with_the_genesis_head() -> None:
 
 
 def test_a_chain_signed_by_a_rotated_out_key_still_verifies() -> None:
+    announcement = json.dumps({"predecessor": OTHER.key_id, "successor": SIGNER.key_id,
+                               "public_key": SIGNER.public_key_raw.hex()}).encode()
+    contents = [*events(2), ledger.EventContent(bytes(16), 9, ledger.ANNOUNCEMENT_TOPIC,
+                                                announcement), *events(1)]
+    old, head = ledger.append(CHAIN, ledger.ChainHead.empty(CHAIN), contents[:3], OTHER)
+    new, _ = ledger.append(CHAIN, head, contents[3:], SIGNER)
+    entries = [ledger.StoredEntry(e.position, e.prev_hash, e.event_digest, e.entry_hash,
+                                  e.key_id, e.signature, c)
+               for e, c in zip(old + new, contents, strict=True)]
+    ring = ledger.KeyRing({SIGNER.key_id: SIGNER.public_key_raw,
+                           OTHER.key_id: OTHER.public_key_raw})
+    assert ledger.verify(CHAIN, entries, ring).ok
+    assert failure(ledger.verify(CHAIN, entries, KEYRING)) == (FailureKind.UNKNOWN_KEY, 1)
+
+
+def test_a_key_changed_without_an_announcement_is_the_wrong_key() -> None:
     contents = events(3)
     old, head = ledger.append(CHAIN, ledger.ChainHead.empty(CHAIN), contents[:2], OTHER)
     new, _ = ledger.append(CHAIN, head, contents[2:], SIGNER)
@@ -108,8 +125,7 @@ def test_a_chain_signed_by_a_rotated_out_key_still_verifies() -> None:
                for e, c in zip(old + new, contents, strict=True)]
     ring = ledger.KeyRing({SIGNER.key_id: SIGNER.public_key_raw,
                            OTHER.key_id: OTHER.public_key_raw})
-    assert ledger.verify(CHAIN, entries, ring).ok
-    assert failure(ledger.verify(CHAIN, entries, KEYRING)) == (FailureKind.UNKNOWN_KEY, 1)
+    assert failure(ledger.verify(CHAIN, entries, ring)) == (FailureKind.WRONG_KEY, 3)
 
 
 # Verifying: each failure kind at its position -------------------------------------------
