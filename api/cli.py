@@ -61,8 +61,22 @@ def _safe(url: str) -> str:
 
 
 def cmd_rotate_key(args: argparse.Namespace, settings: Settings) -> int:
-    key_id = ledger.generate_key(settings.key_dir)
-    print(f"Новый активный ключ: {key_id}; прежние открытые ключи сохранены.")
+    ejournal = _open(settings)
+    try:
+        report = ejournal.rotate_signing_key(args.basis)
+    finally:
+        ejournal.close()
+    print(f"Новый активный ключ: {report.successor}.")
+    print("Смена ключа объявлена в журналах: " + (", ".join(report.announced) or "нет"))
+    print("Закрытые ключи уничтожены (больше не подписывают): "
+          + (", ".join(report.destroyed) or "нет"))
+    print("Открытые ключи сохранены: прежние записи проверяются по-прежнему.")
+    for slug, why in report.failed.items():
+        print(f"Не объявлена в журнале «{slug}»: {why}", file=sys.stderr)
+    if report.failed:
+        print("Прежние закрытые ключи сохранены: повторите смену ключа, когда журналы "
+              "будут исправны.", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -576,7 +590,11 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--institution", required=True)
     export.add_argument("--output", required=True)
     export.set_defaults(func=cmd_ledger_export)
-    rotate = led.add_parser("rotate-key", help="создать новый ключ подписи")
+    rotate = led.add_parser("rotate-key", help="сменить ключ подписи: новый ключ объявляется "
+                                               "в журнале каждой организации прежним, "
+                                               "прежний закрытый ключ уничтожается")
+    rotate.add_argument("--basis", required=True,
+                        help="основание смены (приказ), записывается в журнал")
     rotate.set_defaults(func=cmd_rotate_key)
 
     arch = sub.add_parser("archive", help="архив учебного года").add_subparsers(

@@ -63,11 +63,16 @@ class ChainSource(Protocol):
 
 class ChainGuard:
     def __init__(self, slug: str, chain_id: str, keyring: ledger.KeyRing,
-                 signer: ledger.Signer | None) -> None:
+                 signer: Callable[[], ledger.Signer] | None) -> None:
+        """`signer`: the active signing key (it signs verified-through marks), as of
+        each call: a rotation changes it while the process runs."""
         self.slug, self.chain_id, self.keyring, self.signer = slug, chain_id, keyring, signer
         self.source: ChainSource | None = None  # the recorder, once constructed
         self._lock = Lock()
         self.head: ledger.ChainHead | None = None  # verified; None until opened
+        # The key in force after the head, and the keys retired and announced since the
+        # guard opened (ADR 0016); replaced whole, never mutated.
+        self.keys: ledger.KeySchedule | None = None
         self.notification_id = 0  # of the event at the verified head
         self.failure: ledger.Failure | None = None
         self.checked = 0  # entries whose signature this guard verified
@@ -142,12 +147,13 @@ class ChainGuard:
                 signature=bytes(row.signature or b""),
                 event=content_of(row.originator_id, row.originator_version, row.topic,
                                  row.state)))
-        report = ledger.verify(self.chain_id, entries, self.keyring, start=self.head)
+        report = ledger.verify(self.chain_id, entries, self.keyring, start=self.head,
+                               keys=self.keys)
         if not report.ok:
             assert report.failure is not None
             self._raise(report.failure)
         self.checked += report.count
-        self.head = report.head
+        self.head, self.keys = report.head, report.keys
         self.notification_id = rows[-1].notification_id
 
     def _check_ends_at(self, last: int) -> None:
@@ -165,16 +171,26 @@ class ChainGuard:
                                        f"last entry vouched for ({self.head.position}): "
                                        "truncated"))
 
-    def wrote(self, first_position: int, head: ledger.ChainHead,
-              notification_id: int) -> None:
+    def wrote(self, first_position: int, head: ledger.ChainHead, notification_id: int,
+              keys: ledger.KeySchedule | None = None) -> None:
         """This process committed entries first_position..head.position (it signed them
-        itself): the verified head moves on if they follow it directly; otherwise the
-        next `follow` verifies them with whatever came between."""
+        itself, `keys` being the key schedule after them): the verified head moves on if
+        they follow it directly; otherwise the next `follow` verifies them with whatever
+        came between."""
         with self._lock:
-            if (self.failure is None and self.head is not None
+            if (self.failure is None and self.head is not None and keys is not None
                     and self.head.position == first_position - 1):
-                self.head, self.notification_id = head, notification_id
+                self.head, self.notification_id, self.keys = head, notification_id, keys
         self._mark()
+
+    def key_schedule(self, head: ledger.ChainHead) -> ledger.KeySchedule | None:
+        """A copy of the key schedule at `head` if it is the verified head (raises in
+        alarm), else None: who signs the next entry (ADR 0016)."""
+        self._check()
+        with self._lock:
+            if self.head != head or self.keys is None:
+                return None
+            return self.keys.copy()
 
     def at_head(self, position: int, entry_hash: bytes) -> bool:
         """Whether (position, entry_hash) is the verified head (raises in alarm). No lock:
@@ -213,10 +229,36 @@ class ChainGuard:
                                        f"past the chain's {last} entries: a node the chain "
                                        "did not write"))
         self.head, self.notification_id = ledger.ChainHead.empty(self.chain_id), 0
+        self.keys = ledger.KeySchedule()
         start = self._start_mark(source, last)
         if start is not None:
             self.head, self.notification_id = start
+            self.keys = self._keys_at(source, *start)
         self._marked = self.head.position
+
+    def _keys_at(self, source: ChainSource, head: ledger.ChainHead, notification_id: int
+                 ) -> ledger.KeySchedule:
+        """The key in force after the entry at a verified-through mark: its signer's, or
+        the successor it announces (ADR 0016). The entry is read again and its signature
+        checked: the mark vouches for its hash, not for the stored key id."""
+        _, rows = source.follow_rows(notification_id - 1, 1)
+        row = rows[0] if rows else None
+        if (row is None or row.position != head.position or row.key_id is None
+                or bytes(row.entry_hash or b"") != head.entry_hash
+                or not self.keyring.verify(row.key_id, head.entry_hash,
+                                           bytes(row.signature or b""))):
+            self._raise(ledger.Failure(head.position, ledger.FailureKind.CHANGED,
+                                       "the entry at a verified-through mark no longer "
+                                       "verifies (its key or signature was changed)"))
+        assert row is not None and row.key_id is not None
+        content = content_of(row.originator_id, row.originator_version, row.topic, row.state)
+        try:
+            in_force = ledger.key_after(row.key_id, content.topic, content.state)
+        except ledger.AnnouncementError as error:
+            self._raise(ledger.Failure(head.position, ledger.FailureKind.WRONG_KEY,
+                                       f"a malformed key announcement: {error}"))
+            raise
+        return ledger.KeySchedule(in_force, head.position + 1)
 
     def _start_mark(self, source: ChainSource, last: int
                     ) -> tuple[ledger.ChainHead, int] | None:
@@ -266,8 +308,9 @@ class ChainGuard:
                     or head.position - self._marked < MARK_EVERY):
                 return
             self._marked = head.position
-        signature = self.signer.sign_verified(self.chain_id, head.position, head.entry_hash)
-        self._source().add_verified_mark(head.position, head.entry_hash, self.signer.key_id,
+        signer = self.signer()
+        signature = signer.sign_verified(self.chain_id, head.position, head.entry_hash)
+        self._source().add_verified_mark(head.position, head.entry_hash, signer.key_id,
                                          signature)
 
     # The alarm --------------------------------------------------------------------------

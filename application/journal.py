@@ -25,6 +25,7 @@ from application.reads import Reads
 from application.regulation import Regulation
 from application.roster import Roster
 from application.setup import Setup
+from application.signing import Signing
 from application.statements import Statements
 from application.store import Clock, InstitutionStore, utc_now
 from domain.institution import Institution
@@ -49,6 +50,7 @@ class Journal:
         self.reads = Reads(store, self.access, self.period_marks, self.corrections)
         self.read_models = ReadModels(store)
         self.statements = Statements(store, self.read_models)
+        self.signing = Signing(store)
 
     @property
     def slug(self) -> str:

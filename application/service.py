@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import secrets
 import threading
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from uuid import UUID
 
@@ -17,14 +18,15 @@ from application import checkpoints, timestamping
 from application.access import PERSON_KINDS
 from application.actors import Actor
 from application.config import Settings
-from application.integrity import ChainGuard
+from application.integrity import ChainGuard, IntegrityAlarm
 from application.journal import Clock, Journal, utc_now
+from application.signing import KeyDirectory
 from application.storage import tree
 from application.storage.chain import ChainWriter
 from application.storage.directory import AlreadyRegistered, InstitutionEntry, TokenEntry
 from application.storage.layout import Backend, ChainReader, NotOwner, open_backend
 from application.store import InstitutionStore
-from domain.errors import DuplicateEntry, InvalidValue, NotFound
+from domain.errors import DomainError, DuplicateEntry, InvalidValue, NotFound
 from domain.institution import Institution, check_slug, check_timezone
 from ledger.note import check_key_name
 
@@ -65,6 +67,18 @@ def ensure_key(key_dir: Path) -> str:
         return ledger.generate_key(key_dir)
 
 
+@dataclass(frozen=True)
+class RotationReport:
+    """A key rotation: the new key, the institutions whose chains announced it, the
+    private keys destroyed (none unless every institution announced it), and the
+    institutions where it failed, with why."""
+
+    successor: str
+    announced: list[str]
+    destroyed: list[str]
+    failed: dict[str, str]
+
+
 class Ejournal:
     def __init__(self, settings: Settings, clock: Clock = utc_now, *,
                  require_signer: bool = True, owner: bool = False) -> None:
@@ -74,8 +88,8 @@ class Ejournal:
         role; otherwise as the runtime role, which runs no DDL (ADR 0007)."""
         self.settings = settings
         self.clock = clock
-        self.signer = (ledger.Signer.from_directory(settings.key_dir)
-                       if require_signer else None)
+        # Signing keys by id and the ACTIVE one, as of each use (ADR 0016).
+        self.keys = KeyDirectory(settings.key_dir) if require_signer else None
         self.owner = owner
         self.backend: Backend = open_backend(
             settings.owner_url if owner else settings.database_url, owner=owner)
@@ -83,6 +97,7 @@ class Ejournal:
         self._lock = threading.Lock()
         self._routes: dict[str, TokenEntry] = {}
         self._keyring: ledger.KeyRing | None = None
+        self._keyring_stamp: tuple[int, int] | None = None
 
     # Institutions ----------------------------------------------------------------------
     def create_institution(self, slug: str, name: str, timezone: str) -> UUID:
@@ -107,11 +122,11 @@ class Ejournal:
                 entry = self.backend.directory.institution(slug)
                 if entry is None:
                     raise NotFound(f"Организация «{slug}» не найдена.")
-                if self.signer is None:
+                if self.keys is None:
                     raise RuntimeError("this deployment was opened without a signing key")
                 chain_id = chain_id_of(entry.institution_id)
-                guard = ChainGuard(slug, chain_id, self.keyring(), self.signer)
-                chain = ChainWriter(chain_id, self.signer, guard)
+                guard = ChainGuard(slug, chain_id, self.keyring(), self.keys.active)
+                chain = ChainWriter(chain_id, self.keys.active(), guard, self.keys)
                 journal = Journal(InstitutionStore(self.backend, slug, chain, self.clock))
                 self._journals[slug] = journal
             return journal
@@ -156,10 +171,79 @@ class Ejournal:
         _, roles = admitted
         return Actor(entry.slug, entry.person_id, entry.person_kind, roles), journal
 
+    def rotate_signing_key(self, basis: str, institutions: Sequence[str] | None = None,
+                           progress: Callable[[str], None] | None = None) -> RotationReport:
+        """Rotates the deployment's signing key (ADR 0016): a new key is generated (not
+        yet active); each institution's chain (all, or those named) announces it, signed
+        by the key in force there; it becomes ACTIVE. Then — only when every
+        institution of the deployment announced it — every other private key is
+        destroyed, so that it can never sign again. Run again after a failure, it
+        finishes the job with a newer key (chains that announced the failed one hand
+        over from it). `basis` (the order) goes into every announcement."""
+        if self.keys is None:
+            raise RuntimeError("this deployment was opened without a signing key")
+        key_dir = Path(self.settings.key_dir)
+        slugs = ([e.slug for e in self.backend.directory.institutions()]
+                 if institutions is None else list(institutions))
+        successor = ledger.generate_key(key_dir, activate=False)
+        public = self.keyring().public_key(successor)
+        announced: list[str] = []
+        failed: dict[str, str] = {}
+        for slug in slugs:
+            opened = slug in self._journals
+            try:
+                signing = self.journal(slug).signing
+                if signing.announce(successor, public, basis):
+                    announced.append(slug)
+                if signing.key_in_force() != successor:
+                    failed[slug] = "the new key is not in force after the announcement"
+            except (DomainError, IntegrityAlarm) as error:
+                failed[slug] = str(error)
+            finally:
+                if not opened:
+                    self._release(slug)
+            if progress is not None:
+                progress(slug)
+        ledger.activate_key(key_dir, successor)
+        destroyed: list[str] = []
+        if institutions is None:
+            # An institution created meanwhile took the old key: keep it.
+            failed.update({e.slug: "created during the rotation" for e
+                           in self.backend.directory.institutions() if e.slug not in slugs})
+        if institutions is None and not failed:
+            for path in sorted(key_dir.glob("*" + ledger.keys.PRIVATE_SUFFIX)):
+                if path.stem != successor and ledger.destroy_private_key(key_dir, path.stem):
+                    self.keys.forget(path.stem)
+                    destroyed.append(path.stem)
+        log.warning("signing key rotated to %s (%s); announced in %s; failed in %s; "
+                    "private keys destroyed: %s", successor, basis,
+                    ", ".join(announced) or "none", ", ".join(failed) or "none",
+                    ", ".join(destroyed) or "none")
+        return RotationReport(successor, announced, destroyed, failed)
+
+    def _release(self, slug: str) -> None:
+        """Closes the institution's journal (its connections), if open."""
+        with self._lock:
+            journal = self._journals.pop(slug, None)
+        if journal is not None:
+            journal.close()
+
+    @property
+    def signer(self) -> ledger.Signer | None:
+        """The active signing key now (None in a read-only deployment)."""
+        return self.keys.active() if self.keys is not None else None
+
     def keyring(self) -> ledger.KeyRing:
-        """The trusted public keys (the key ring's index in the key directory)."""
-        if self._keyring is None:
+        """The trusted public keys (the key ring's index in the key directory), read
+        again when KEYS changes (a rotation by another process adds a key)."""
+        try:
+            stat = os.stat(Path(self.settings.key_dir) / ledger.keys.INDEX)
+            stamp: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_ino)
+        except OSError:
+            stamp = None
+        if self._keyring is None or stamp is None or stamp != self._keyring_stamp:
             self._keyring = ledger.KeyRing.from_directory(self.settings.key_dir)
+            self._keyring_stamp = stamp
         return self._keyring
 
     # Integrity -------------------------------------------------------------------------

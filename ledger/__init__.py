@@ -45,7 +45,15 @@ from ledger.errors import (
     UnsafeKeyPermissions,
 )
 from ledger.export import export_header, export_line, read_export
-from ledger.keys import KeyRing, Signer, generate_key, public_key_pem
+from ledger.keys import (
+    KeyRing,
+    Signer,
+    activate_key,
+    active_key,
+    destroy_private_key,
+    generate_key,
+    public_key_pem,
+)
 from ledger.merkle import (
     EMPTY_ROOT,
     MerkleFrontier,
@@ -131,11 +139,14 @@ __all__ = [
     "UnsafeKeyPermissions",
     "VerifiedReceipt",
     "VerifyReport",
+    "activate_key",
+    "active_key",
     "append",
     "chain_leaf",
     "chain_leaf_hash",
     "consistency_proof",
     "consistency_proof_from",
+    "destroy_private_key",
     "encode_vkey",
     "entry_bytes",
     "entry_hash",

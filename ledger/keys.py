@@ -14,9 +14,11 @@ name must be the key id of its content). A listed key whose `.pub` is missing or
 a directory without KEYS, and a directory or KEYS writable by group or others
 (mode & 0o022) are refused. `Signer.from_directory` refuses such a directory too.
 
-Rotation is `generate_key` again: a new key is appended to KEYS and becomes ACTIVE, old
-keys stay so entries signed before the change still verify. An auditor needs only the
-`.pub` files and KEYS.
+Rotation (ADR 0016): `generate_key(activate=False)` adds a key to KEYS; the service
+announces it in every chain, signed by the key in force there; `activate_key` makes it
+ACTIVE; `destroy_private_key` deletes the retired private key, which can then never sign
+again. Old `.pub` files stay so entries signed before the change still verify. An auditor
+needs only the `.pub` files and KEYS.
 
 A key directory made before KEYS existed: `generate_key` (e.g. a key rotation) first lists
 in KEYS the key pairs already there (each `<key_id>.key` with its `<key_id>.pub`, oldest
@@ -182,9 +184,11 @@ def _write_atomically(directory: Path, name: str, data: bytes, mode: int) -> Non
         raise
 
 
-def generate_key(directory: Path) -> str:
+def generate_key(directory: Path, *, activate: bool = True) -> str:
     """Creates a new Ed25519 key in `directory`, adds it to the KEYS index, makes it the
-    ACTIVE key and returns its key id (see `ledger.encoding.key_id`).
+    ACTIVE key (with `activate=False` only if there is no ACTIVE yet: a rotation
+    announces the key in every chain first, ADR 0016) and returns its key id (see
+    `ledger.encoding.key_id`).
 
     Creates `directory` (and parents) if needed and sets it to mode 0700; refuses
     (UnsafeKeyPermissions) an existing directory that group or others may write and that
@@ -227,9 +231,57 @@ def generate_key(directory: Path) -> str:
                       PUBLIC_KEY_MODE)
     _write_atomically(directory, INDEX, "".join(f"{k}\n" for k in [*trusted, kid]).encode(
         "ascii"), PUBLIC_KEY_MODE)
-    _write_atomically(directory, ACTIVE, (kid + "\n").encode("ascii"), PRIVATE_KEY_MODE)
+    if activate or not (directory / ACTIVE).exists():
+        _write_atomically(directory, ACTIVE, (kid + "\n").encode("ascii"), PRIVATE_KEY_MODE)
     _fsync_directory(directory)
     return kid
+
+
+def active_key(directory: Path) -> str:
+    """The key id that `directory/ACTIVE` names. KeyNotFound if there is no ACTIVE,
+    InvalidKeyFile if it does not hold a key id."""
+    path = Path(directory) / ACTIVE
+    try:
+        kid = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        raise KeyNotFound(f"no active signing key in {directory}") from None
+    except UnicodeDecodeError:
+        raise InvalidKeyFile(f"{path} does not hold a key id") from None
+    if not _KEY_ID.fullmatch(kid):
+        raise InvalidKeyFile(f"{path} does not hold a key id")
+    return kid
+
+
+def activate_key(directory: Path, key: str) -> None:
+    """Makes `key` (a key pair in `directory`, listed in KEYS) the ACTIVE key,
+    atomically. KeyNotFound if it has no private key file or KEYS does not list it."""
+    directory = Path(directory)
+    _check_directory(directory)
+    if not _KEY_ID.fullmatch(key) or not (directory / f"{key}{PRIVATE_SUFFIX}").is_file():
+        raise KeyNotFound(f"{directory} holds no private key {key!r}")
+    if key not in (_read_index(directory) or []):
+        raise KeyNotFound(f"{directory / INDEX} does not list {key}")
+    _write_atomically(directory, ACTIVE, (key + "\n").encode("ascii"), PRIVATE_KEY_MODE)
+    _fsync_directory(directory)
+
+
+def destroy_private_key(directory: Path, key: str) -> bool:
+    """Deletes the private key file of `key` (its `.pub` and KEYS line stay, so what it
+    signed still verifies): a retired key can never sign again. Refuses the ACTIVE key
+    (ValueError). True if a file was deleted."""
+    directory = Path(directory)
+    _check_directory(directory)
+    if not _KEY_ID.fullmatch(key):
+        raise InvalidKeyFile(f"not a key id: {key!r}")
+    with contextlib.suppress(KeyNotFound):
+        if active_key(directory) == key:
+            raise ValueError(f"{key} is the active key")
+    try:
+        os.unlink(directory / f"{key}{PRIVATE_SUFFIX}")
+    except FileNotFoundError:
+        return False
+    _fsync_directory(directory)
+    return True
 
 
 class Signer:
@@ -276,8 +328,9 @@ class Signer:
         return NoteSigner(name, self._key)
 
     @classmethod
-    def from_directory(cls, directory: Path) -> Signer:
-        """The signer of the key that `directory/ACTIVE` names.
+    def from_directory(cls, directory: Path, key: str | None = None) -> Signer:
+        """The signer of the key that `directory/ACTIVE` names (or of `key`, a key id,
+        whatever ACTIVE says).
 
         Raises KeyNotFound if `directory` is not a directory, there is no ACTIVE file or
         no `<key_id>.key` for it; UnsafeKeyPermissions if group or others may write
@@ -287,19 +340,14 @@ class Signer:
         PEM key; KeyFileMismatch if the key's id is not the one ACTIVE names."""
         directory = Path(directory)
         _check_directory(directory)
-        try:
-            kid = (directory / ACTIVE).read_text(encoding="ascii").strip()
-        except FileNotFoundError:
-            raise KeyNotFound(f"no active signing key in {directory}") from None
-        except UnicodeDecodeError:
-            raise InvalidKeyFile(f"{directory / ACTIVE} does not hold a key id") from None
-        if not _KEY_ID.fullmatch(kid):
-            raise InvalidKeyFile(f"{directory / ACTIVE} does not hold a key id")
+        kid = key if key is not None else active_key(directory)
+        if not isinstance(kid, str) or not _KEY_ID.fullmatch(kid):
+            raise InvalidKeyFile(f"not a key id: {kid!r}")
         path = directory / f"{kid}{PRIVATE_SUFFIX}"
         try:
             fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
-            raise KeyNotFound(f"the active key {kid} has no private key file {path}") from None
+            raise KeyNotFound(f"the key {kid} has no private key file {path}") from None
         with os.fdopen(fd, "rb") as f:
             mode = os.fstat(f.fileno()).st_mode
             if mode & 0o077:

@@ -11,7 +11,7 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 
 import ledger
-from application.unit_of_work import ABSENT, ReadChanged
+from application.unit_of_work import ABSENT, ReadChanged, Retry
 
 # position, originator id, version, prev_hash, event_digest, entry_hash, key_id, signature
 Entry = tuple[int, UUID, int, bytes, bytes, bytes, str, bytes]
@@ -25,9 +25,27 @@ class Guard(Protocol):
     def at_head(self, position: int, entry_hash: bytes) -> bool: ...
     notification_id: int
     def advance(self, last: int, rows: Sequence[FollowRow]) -> None: ...
-    def wrote(self, first_position: int, head: ledger.ChainHead,
-              notification_id: int) -> None: ...
+    def key_schedule(self, head: ledger.ChainHead) -> ledger.KeySchedule | None: ...
+    def wrote(self, first_position: int, head: ledger.ChainHead, notification_id: int,
+              keys: ledger.KeySchedule | None = None) -> None: ...
     def alarm(self, failure: ledger.Failure) -> None: ...
+
+
+class Keys(Protocol):
+    """application.signing.KeyDirectory, as the writer uses it."""
+
+    def active(self) -> ledger.Signer: ...
+    def signer(self, key_id: str) -> ledger.Signer: ...
+
+
+class HeadNotVerified(Retry):
+    """The head a writer would sign after is not the guard's verified head (a writer
+    knowing its own last head while the guard was re-opened): read the head again."""
+
+
+class AnnouncementRefused(Retry):
+    """An announcement names another predecessor than the key in force when it is
+    signed (a rotation raced with another): nothing is written; run it again."""
 
 
 class JunkNodes(Exception):
@@ -36,29 +54,65 @@ class JunkNodes(Exception):
 
 @dataclass(frozen=True)
 class ChainWriter:
-    """Appends to one institution's chain with the active signing key; `guard` (none in
-    the benchmarks' ledger-less variants) sees that it chains only onto verified heads."""
+    """Appends to one institution's chain; `guard` (none in the benchmarks' ledger-less
+    variants) sees that it chains only onto verified heads. Each entry is signed by the
+    key in force at its position (ADR 0016), which the guard follows: `keys` loads it by
+    id; `signer` (the active key when the writer was made) signs where no key is in force
+    yet (a new chain) or there is no key directory (benchmarks, restore)."""
 
     chain_id: str
     signer: ledger.Signer
     guard: Guard | None = None
+    keys: Keys | None = None
 
     def head(self, row: tuple[int, bytes] | None) -> ledger.ChainHead:
         if row is None:
             return ledger.ChainHead.empty(self.chain_id)
         return ledger.ChainHead(position=int(row[0]), entry_hash=bytes(row[1]))
 
-    def entries(self, head: ledger.ChainHead, stored: Sequence[StoredEvent]) -> list[Entry]:
+    def entries(self, head: ledger.ChainHead, stored: Sequence[StoredEvent]
+                ) -> tuple[list[Entry], ledger.KeySchedule | None]:
         """Signed entries for `stored` after `head`, in order: (position, originator id,
-        version, prev_hash, event_digest, entry_hash, key_id, signature)."""
+        version, prev_hash, event_digest, entry_hash, key_id, signature); and the key
+        schedule after them. An announcement is signed by the key it retires, the
+        entries after it by its successor. Raises HeadNotVerified if `head` is not the
+        guard's verified head, AnnouncementRefused for an announcement the key in force
+        may not sign."""
         contents = [content_of(s.originator_id, s.originator_version, s.topic, s.state)
                     for s in stored]
-        new, _ = ledger.append(self.chain_id, head, contents, self.signer)
+        schedule = None
+        if self.guard is not None:
+            schedule = self.guard.key_schedule(head)
+            if schedule is None:
+                raise HeadNotVerified
+        signed: list[ledger.NewEntry] = []
+        start = 0
+        while start < len(contents):
+            signer = self._signer(schedule)
+            # Up to and including the next announcement: one key signs the stretch.
+            end = next((i + 1 for i in range(start, len(contents))
+                        if ledger.is_announcement(contents[i].topic)), len(contents))
+            new, head = ledger.append(self.chain_id, head, contents[start:end], signer)
+            signed.extend(new)
+            if schedule is not None:
+                last = contents[end - 1]
+                wrong = schedule.wrong_key(head.position, signer.key_id) or schedule.signed(
+                    head.position, signer.key_id, last.topic, last.state)
+                if wrong is not None:
+                    raise AnnouncementRefused(wrong)
+            start = end
         return [
             (e.position, s.originator_id, s.originator_version, e.prev_hash, e.event_digest,
              e.entry_hash, e.key_id, e.signature)
-            for e, s in zip(new, stored, strict=True)
-        ]
+            for e, s in zip(signed, stored, strict=True)
+        ], schedule
+
+    def _signer(self, schedule: ledger.KeySchedule | None) -> ledger.Signer:
+        if self.keys is None:
+            return self.signer
+        if schedule is None or schedule.in_force is None:
+            return self.keys.active()
+        return self.keys.signer(schedule.in_force)
 
 
 def junk_node_alarm(chain: ChainWriter, head_position: int,

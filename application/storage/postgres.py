@@ -20,7 +20,13 @@ from psycopg.sql import SQL, Composable, Identifier, Literal
 
 import ledger
 from application.storage import tree
-from application.storage.chain import ChainWriter, FollowRow, junk_node_alarm, stored_entry
+from application.storage.chain import (
+    ChainWriter,
+    FollowRow,
+    HeadNotVerified,
+    junk_node_alarm,
+    stored_entry,
+)
 from application.unit_of_work import ReadChanged, current
 
 # At most this many entries of other processes are verified inline by a writer (ADR 0009).
@@ -250,6 +256,8 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
                     elif clash != "ledger_pkey":
                         raise
                     # Another process appended since this one last did: read the head.
+                except HeadNotVerified:
+                    pass  # the guard is elsewhere (re-opened): read the head
             try:
                 return self._append(stored_events, reads, None, None)
             except IntegrityError as e:
@@ -288,7 +296,7 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
                             raise tree.TreeIncomplete(
                                 f"the tree has {frontier.size} leaves, the chain "
                                 f"{head.position} entries")
-                entries = self.chain.entries(head, stored_events)
+                entries, keys = self.chain.entries(head, stored_events)
                 frontier, created = tree.extend(self.chain.chain_id, frontier,
                                                 [(e[0], e[3], e[4]) for e in entries])
                 self._attempt = (head, created)  # for _check_nodes_clash
@@ -308,7 +316,7 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
         self._known_head = ledger.ChainHead(position=entries[-1][0], entry_hash=entries[-1][5])
         self._frontier = frontier
         if self.chain.guard is not None:
-            self.chain.guard.wrote(entries[0][0], self._known_head, appended[-1][1])
+            self.chain.guard.wrote(entries[0][0], self._known_head, appended[-1][1], keys)
         return [nid for _, nid in appended]
 
     def _verified_head(self, conn: Connection[Any], head: ledger.ChainHead) -> None:

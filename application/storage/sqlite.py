@@ -207,7 +207,7 @@ class LedgeredSQLiteRecorder(SQLiteApplicationRecorder):
             if frontier.size != head.position:
                 raise tree.TreeIncomplete(f"the tree has {frontier.size} leaves, the chain "
                                           f"{head.position} entries")
-        entries = self.chain.entries(head, stored_events)
+        entries, keys = self.chain.entries(head, stored_events)
         c.executemany(INSERT_LEDGER, [(e[0], nid, *e[3:])
                                       for e, nid in zip(entries, ids, strict=True)])
         _, created = tree.extend(self.chain.chain_id, frontier,
@@ -222,7 +222,8 @@ class LedgeredSQLiteRecorder(SQLiteApplicationRecorder):
             raise
         if entries:
             self._written.entries = (entries[0][0],
-                                     ledger.ChainHead(entries[-1][0], entries[-1][5]), max(ids))
+                                     ledger.ChainHead(entries[-1][0], entries[-1][5]), max(ids),
+                                     keys)
         return ids
 
     def _verified_head(self, c: Any, head: ledger.ChainHead, own: int) -> None:
@@ -248,8 +249,8 @@ class LedgeredSQLiteRecorder(SQLiteApplicationRecorder):
         ids = super().insert_events(stored_events, **kwargs)  # committed
         written, self._written.entries = self._written.entries, None
         if written is not None and self.chain.guard is not None:
-            first, head, nid = written
-            self.chain.guard.wrote(first, head, nid)
+            first, head, nid, keys = written
+            self.chain.guard.wrote(first, head, nid, keys)
         return ids
 
     # What the chain guard reads ----------------------------------------------------------

@@ -289,7 +289,8 @@ def test_an_unusable_key_directory_is_a_clear_error(
     (env / "file").write_text("")
     monkeypatch.setenv("EJOURNAL_KEY_DIR", str(env / "file" / "keys"))
     get_settings.cache_clear()
-    for argv in (["ledger", "checkpoint", "--institution", "lyceum"], ["ledger", "rotate-key"]):
+    for argv in (["ledger", "checkpoint", "--institution", "lyceum"],
+                 ["ledger", "rotate-key", "--basis", "Приказ № 1"]):
         assert str(env / "file") in refused(capsys, *argv)
 
 
