@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO, Any
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import ledger
@@ -31,6 +32,7 @@ from application.service import CheckpointRefused, Ejournal, chain_id_of
 from application.storage import tree
 from application.storage.layout import ChainReader
 from domain.errors import DomainError, NotFound
+from domain.signing import SigningKeys
 from domain.values import Role
 from ledger import archive as fmt
 from projections.statements import snapshot_of_group
@@ -178,17 +180,21 @@ class ArchiveExport:
                 if token is not None:
                     put(fmt.TIMESTAMP, token)
                 keyring = self.ejournal.keyring()
-                key_ids = sorted(set(key_span) | {signer.key_id})
+                rotations = self._rotations(reader, institution.id, last)
+                stretches = _stretches(rotations)
+                key_ids = sorted(set(key_span) | {signer.key_id} | set(stretches))
                 put(fmt.KEYS + "KEYS", "".join(f"{k}\n" for k in key_ids).encode())
                 for kid in key_ids:
                     raw_key = keyring.public_key(kid)
                     put(f"{fmt.KEYS}{kid}.pub", (raw_key.hex() + "\n").encode())
                     put(f"{fmt.KEYS}{kid}.pem", ledger.public_key_pem(raw_key))
-                put(fmt.KEYS + "validity.json", _dumps({
-                    kid: {"first_position": key_span[kid][0], "last_position": key_span[kid][1]}
-                    if kid in key_span else {"first_position": None, "last_position": None,
-                                             "note": "signs the manifest and the checkpoint"}
-                    for kid in key_ids}))
+                put(fmt.ROTATIONS, "".join(
+                    json.dumps({"entry": json.loads(ledger.export_line(e)),
+                                "inclusion_proof": [_b64(h) for h in proof]},
+                               sort_keys=True) + "\n" for e, proof in rotations).encode())
+                # Without announcements, the key of the entries signs the whole chain.
+                put(fmt.VALIDITY, _dumps(stretches or {
+                    kid: {"in_force_from": 1, "in_force_to": None} for kid in key_span}))
                 package = {
                     "format": fmt.FORMAT,
                     "institution": {"slug": slug, "name": institution.name,
@@ -301,6 +307,23 @@ class ArchiveExport:
                 low = mid + 1
         return low
 
+    def _rotations(self, reader: ChainReader, institution_id: UUID, last: int
+                   ) -> list[tuple[ledger.StoredEntry, list[bytes]]]:
+        """Every key announcement up to `last` (ADR 0016) with its inclusion proof in
+        the tree of size `last`: the events of the institution's SigningKeys."""
+        keys_id = SigningKeys.create_id(institution_id)
+        found = []
+        version = 1
+        while (entry := reader.entry_of_event(keys_id, version)) is not None:
+            version += 1
+            if entry.position > last or entry.event is None \
+                    or not ledger.is_announcement(entry.event.topic):
+                continue
+            proof = self._stored(reader, lambda st, p=entry.position:
+                                 ledger.inclusion_proof_from(p - 1, last, st))
+            found.append((entry, proof))
+        return found
+
     def _link(self, reader: ChainReader, chain_id: str, first: int, last: int
               ) -> dict[str, Any]:
         frontier = self._stored(
@@ -317,6 +340,22 @@ class ArchiveExport:
                 "entry_hash": previous.entry_hash.hex(),
                 "inclusion_proof": [_b64(h) for h in proof]}
         return link
+
+
+def _stretches(rotations: list[tuple[ledger.StoredEntry, list[bytes]]]
+               ) -> dict[str, dict[str, int | None]]:
+    """Each key's stretch of the chain, as the announcements give it (empty without
+    any: the one key signs the whole chain)."""
+    stretches: dict[str, dict[str, int | None]] = {}
+    for entry, _ in rotations:
+        assert entry.event is not None
+        announcement = ledger.read_announcement(entry.event.state)
+        stretches.setdefault(announcement.predecessor,
+                             {"in_force_from": 1, "in_force_to": None})
+        stretches[announcement.predecessor]["in_force_to"] = entry.position
+        stretches[announcement.successor] = {"in_force_from": entry.position + 1,
+                                             "in_force_to": None}
+    return stretches
 
 
 def _b64(data: bytes) -> str:

@@ -15,6 +15,12 @@ A package is one ZIP file whose members all sit under one directory, `<slug>-<ye
     checkpoint.tsr    its RFC 3161 timestamp token, where one was issued
     keys/KEYS, keys/<id>.pub, keys/<id>.pem
                       every public key the entries, the checkpoint and the manifest need
+    keys/rotations.jsonl
+                      every key announcement of the chain up to `last` (ADR 0016), one
+                      a line: {"entry": an export line's object, "inclusion_proof": [b64]}
+    keys/validity.json
+                      each key's stretch of the chain: {"<id>": {"in_force_from": p,
+                      "in_force_to": q or null (still in force at `last`)}}
     statements/…      the year's statements, PDF/A and CSV
     SHA256SUMS        `sha256sum -c` lines of every other member but SHA256SUMS.sig
     SHA256SUMS.sig    the plain Ed25519 signature of SHA256SUMS (openssl pkeyutl -rawin)
@@ -27,7 +33,12 @@ checkpoint; the inclusion proof of the entry before the package; each statement'
 journal state (entry hash and Merkle root at its position, and the CSV's own footnote).
 
 Trust: the keys given by the caller (an auditor's own copy), else the package's keys —
-reported as such, to be compared with the institution's published key.
+reported as such, to be compared with the institution's published key. A key announced
+(keys/rotations.jsonl) by a trusted key, in an entry that key signed, is trusted too: an
+auditor who pinned the institution's first key verifies packages signed by its later
+keys. Each announcement must be in the checkpoint's tree (its inclusion proof), the
+entries must be signed by the key in force at their positions, and validity.json must
+state exactly the stretches the announcements give.
 """
 
 from __future__ import annotations
@@ -47,16 +58,18 @@ from typing import IO, Any
 from ledger.chain import ChainHead, StoredEntry, verify
 from ledger.encoding import HASH_SIZE, entry_hash, genesis_hash, key_id
 from ledger.errors import LedgerError, ManifestError, NoteError
-from ledger.export import read_export
+from ledger.export import entry_from_json, read_export
 from ledger.keys import KeyRing
 from ledger.merkle import MerkleFrontier, chain_leaf_hash, verify_inclusion
 from ledger.note import NoteVerifier, encode_vkey, open_checkpoint
+from ledger.rotation import AnnouncementError, KeyAnnouncement, KeySchedule, read_announcement
 
 FORMAT = "ejournal-archive/1"
 MANIFEST, SIGNATURE = "SHA256SUMS", "SHA256SUMS.sig"
 PACKAGE, LINK, ENTRIES = "package.json", "link.json", "entries.jsonl"
 CHECKPOINT, TIMESTAMP, GUIDE = "checkpoint.txt", "checkpoint.tsr", "VERIFY.md"
 KEYS = "keys/"
+ROTATIONS, VALIDITY = KEYS + "rotations.jsonl", KEYS + "validity.json"
 MAX_SMALL_MEMBER = 16 << 20  # package.json, link.json, the manifest, a checkpoint, a key
 MAX_MEMBER = 64 << 30  # no member of a year's package comes near: entries are ~1.3 KB each
 MAX_RATIO = 200  # entries deflate about 5:1; a member inflating 200-fold is a bomb
@@ -288,6 +301,12 @@ def _verify(pkg: _Package, keys: KeyRing | None, report: ArchiveReport,
                             "published verifier key, or pass it with --vkey (or --keys DIR)")
     else:
         report.facts.append("keys: given by the verifier (" + ", ".join(keys) + ")")
+    chain_id = package.get("chain_id")
+    if not isinstance(chain_id, str):
+        raise _fail(PACKAGE, "'chain_id' is a string")
+    # 0. Key rotations: a key announced by a trusted key is trusted (ADR 0016).
+    rotations = _rotations(pkg, chain_id)
+    keys = _trusted_through(rotations, keys, chain_id, report)
     # 1. The manifest: signed, and it lists every member by its digest.
     manifest = pkg.small(MANIFEST)
     try:
@@ -310,9 +329,9 @@ def _verify(pkg: _Package, keys: KeyRing | None, report: ArchiveReport,
             raise _fail(name, f"its SHA-256 is not the one {MANIFEST} lists")
     report.facts.append(f"manifest: {len(sums)} files, signed by {key_id}")
     # 2. The checkpoint.
-    origin, chain_id = package.get("origin"), package.get("chain_id")
-    if not isinstance(origin, str) or not isinstance(chain_id, str):
-        raise _fail(PACKAGE, "'origin' and 'chain_id' are strings")
+    origin = package.get("origin")
+    if not isinstance(origin, str):
+        raise _fail(PACKAGE, "'origin' is a string")
     try:
         checkpoint = open_checkpoint(pkg.small(CHECKPOINT), keys.note_verifiers(origin),
                                      origin=origin)
@@ -328,6 +347,8 @@ def _verify(pkg: _Package, keys: KeyRing | None, report: ArchiveReport,
     if TIMESTAMP in pkg.files:
         report.facts.append(f"timestamp: {TIMESTAMP} present (check it with the TSA's root: "
                             "ejournal ledger verify-timestamp)")
+    # 2b. Every announcement is in the checkpoint's tree; the key in force at `first`.
+    schedule = _schedule(pkg, rotations, chain_id, checkpoint.root, first, last, report)
     # 3. The chain before the package.
     link = _json(pkg, LINK)
     start, frontier, previous_leaf, previous_proof = _link(link, chain_id, first)
@@ -350,7 +371,7 @@ def _verify(pkg: _Package, keys: KeyRing | None, report: ArchiveReport,
         tree = _Tree(chain_id, start, frontier, wanted, states)
         try:
             result = verify(chain_id, tree.follow(entries), keys, start=start,
-                            progress=progress)
+                            keys=schedule, progress=progress)
         except (LedgerError, UnicodeDecodeError, ValueError) as error:
             raise _fail(ENTRIES, f"entry {tree.head.position + 1}: {error}",
                         tree.head.position + 1) from None
@@ -361,6 +382,11 @@ def _verify(pkg: _Package, keys: KeyRing | None, report: ArchiveReport,
     if result.head.position != last:
         raise _fail(ENTRIES, f"the entries end at {result.head.position}, not at {last}",
                     result.head.position + 1)
+    if not rotations and VALIDITY in pkg.files and result.keys is not None and _json(
+            pkg, VALIDITY) != {result.keys.in_force: {"in_force_from": 1,
+                                                       "in_force_to": None}}:
+        raise _fail(VALIDITY, "without announcements one key signs the whole chain: "
+                              f"{result.keys.in_force}")
     if tree.frontier.root() != checkpoint.root:
         raise _fail(ENTRIES, "the Merkle root of the chain before the package and its "
                              "entries is not the checkpoint's root")
@@ -375,6 +401,118 @@ def _verify(pkg: _Package, keys: KeyRing | None, report: ArchiveReport,
         _check_statement(pkg, item, states, first, last)
     report.facts.append(f"statements: {len(statements)}, each built from a journal state "
                         "of this chain")
+
+
+@dataclass(frozen=True)
+class _Rotation:
+    entry: StoredEntry
+    announcement: KeyAnnouncement
+    proof: list[bytes]
+
+
+def _rotations(pkg: _Package, chain_id: str) -> list[_Rotation]:
+    """The announcements the package lists, in position order (none in a package made
+    before ADR 0016)."""
+    if ROTATIONS not in pkg.files:
+        return []
+    found: list[_Rotation] = []
+    for number, line in enumerate(pkg.small(ROTATIONS).decode("utf-8", "replace")
+                                  .splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{ROTATIONS}, line {number}"
+        try:
+            obj = json.loads(line)
+            entry = entry_from_json(obj.get("entry") if isinstance(obj, dict) else None)
+        except (ValueError, RecursionError, LedgerError) as error:
+            raise _fail(where, f"not an announcement line: {error}") from None
+        if entry.event is None:
+            raise _fail(where, "the announcement has no event", entry.position)
+        try:
+            announcement = read_announcement(entry.event.state)
+        except AnnouncementError as error:
+            raise _fail(where, str(error), entry.position) from None
+        if found and entry.position <= found[-1].entry.position:
+            raise _fail(where, "announcements are listed in position order", entry.position)
+        if found and announcement.predecessor != found[-1].announcement.successor:
+            raise _fail(where, f"the announcement hands over from "
+                               f"{announcement.predecessor}, but "
+                               f"{found[-1].announcement.successor} was in force",
+                        entry.position)
+        proof = obj.get("inclusion_proof")
+        if not isinstance(proof, list):
+            raise _fail(where, "'inclusion_proof' is a list", entry.position)
+        found.append(_Rotation(entry, announcement,
+                               [_b64(h, ROTATIONS, "a proof hash") for h in proof]))
+    return found
+
+
+def _trusted_through(rotations: list[_Rotation], keys: KeyRing, chain_id: str,
+                     report: ArchiveReport) -> KeyRing:
+    """`keys` and every successor announced, in an entry it validly signed, by a key
+    trusted so far."""
+    for rotation in rotations:
+        entry, announcement = rotation.entry, rotation.announcement
+        if announcement.predecessor not in keys or announcement.successor in keys:
+            continue
+        assert entry.event is not None
+        try:
+            signed_hash = entry_hash(chain_id, entry.position, entry.prev_hash,
+                                     entry.event.digest())
+        except LedgerError as error:
+            raise _fail(ROTATIONS, str(error), entry.position) from None
+        if entry.key_id != announcement.predecessor or not keys.verify(
+                entry.key_id, signed_hash, entry.signature):
+            raise _fail(ROTATIONS, f"the announcement of {announcement.successor} is not "
+                                   f"signed by {announcement.predecessor}", entry.position)
+        keys = keys.including({announcement.successor: announcement.public_key})
+        report.facts.append(f"key {announcement.successor}: trusted through its "
+                            f"announcement at position {entry.position} by "
+                            f"{announcement.predecessor}")
+    return keys
+
+
+def _schedule(pkg: _Package, rotations: list[_Rotation], chain_id: str, root: bytes,
+              first: int, last: int, report: ArchiveReport) -> KeySchedule | None:
+    """Checks each announcement's inclusion in the checkpoint's tree and validity.json;
+    returns the key schedule at the entry before `first` (None without announcements:
+    the first entry's key is then in force throughout)."""
+    for rotation in rotations:
+        entry = rotation.entry
+        assert entry.event is not None
+        if not 1 <= entry.position <= last:
+            raise _fail(ROTATIONS, f"an announcement at position {entry.position}, outside "
+                                   f"the checkpoint's 1..{last}", entry.position)
+        try:
+            leaf = chain_leaf_hash(chain_id, entry.position, entry.prev_hash,
+                                   entry.event.digest())
+        except LedgerError as error:
+            raise _fail(ROTATIONS, str(error), entry.position) from None
+        if not verify_inclusion(leaf, entry.position - 1, last, rotation.proof, root):
+            raise _fail(ROTATIONS, "the inclusion proof of the announcement does not "
+                                   "verify against the checkpoint", entry.position)
+    if not rotations:
+        return None  # validity.json: checked against the entries' key after them
+    stretches: dict[str, dict[str, int | None]] = {
+        rotations[0].announcement.predecessor: {"in_force_from": 1, "in_force_to": None}}
+    for rotation in rotations:
+        p, a = rotation.entry.position, rotation.announcement
+        stretches[a.predecessor]["in_force_to"] = p
+        stretches[a.successor] = {"in_force_from": p + 1, "in_force_to": None}
+    if VALIDITY in pkg.files and _json(pkg, VALIDITY) != stretches:
+        raise _fail(VALIDITY, "the keys' stretches are not those the announcements give")
+    report.facts.append("keys in force: " + "; ".join(
+        f"{k} {v['in_force_from']}..{v['in_force_to'] or last}" for k, v in
+        stretches.items()))
+    before = [r for r in rotations if r.entry.position < first]
+    schedule = KeySchedule(
+        in_force=before[-1].announcement.successor if before
+        else rotations[0].announcement.predecessor,
+        since=before[-1].entry.position + 1 if before else 1,
+        retired={r.announcement.predecessor: r.entry.position for r in before})
+    # Trust comes from the ring (pinned keys and what they vouched for), never from a
+    # listed announcement alone.
+    return schedule
 
 
 def _json(pkg: _Package, name: str) -> dict[str, Any]:

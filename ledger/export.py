@@ -94,6 +94,11 @@ def _entry(obj: object) -> StoredEntry:
     )
 
 
+def entry_from_json(obj: Any) -> StoredEntry:
+    """One entry of an export, as decoded JSON (ExportFormatError if malformed)."""
+    return _entry(obj)
+
+
 def read_export(stream: TextIO) -> tuple[str, Iterator[StoredEntry]]:
     """(chain_id, entries) of an export read from a text stream.
 

@@ -230,8 +230,10 @@ def test_an_entry_resigned_with_an_unknown_key_is_caught(ejournal: Ejournal,
                                                               ledger.FailureKind.UNKNOWN_KEY)
 
 
-def test_old_events_still_verify_after_a_key_change(tmp_path: Path, key_dir: Path,
-                                                    clock) -> None:  # type: ignore[no-untyped-def]
+def test_a_key_made_active_by_hand_does_not_sign_while_another_is_in_force(
+        tmp_path: Path, key_dir: Path, clock) -> None:  # type: ignore[no-untyped-def]
+    """Only an announcement changes the key in force (ADR 0016; rotations with it:
+    test_key_rotation.py): a new ACTIVE key alone leaves the chain to its key."""
     keys = tmp_path / "keys"
     shutil.copytree(key_dir, keys)
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'e.sqlite3'}", key_dir=keys)
@@ -247,7 +249,7 @@ def test_old_events_still_verify_after_a_key_change(tmp_path: Path, key_dir: Pat
     assert report.ok
     raw_keys = {r for r in RawDb(second, school.slug).run(
         "SELECT DISTINCT key_id FROM {ledger}", bypass=False)}
-    assert len(raw_keys) == 2
+    assert len(raw_keys) == 1
 
 
 # Any single changed byte of any stored event is detected (SQLite copy per example).
