@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from application.integrity import IntegrityAlarm
 from application.service import Unauthenticated
+from application.signing import SigningKeyUnavailable
 from domain.errors import Conflict, DomainError, Forbidden, NotFound, RuleViolation
 
 PROBLEM = "application/problem+json"
@@ -20,7 +21,9 @@ TYPE_BASE = "https://ejournal.invalid/problems/"
 # The members every problem has (RFC 9457 and ours); extension members never replace them.
 MEMBERS = frozenset({"type", "title", "status", "detail", "instance", "code"})
 
-STATUS = [(NotFound, 404), (Forbidden, 403), (Conflict, 409), (RuleViolation, 422)]
+# 423: the journal cannot be written until an operator acts (ADR 0016).
+STATUS = [(NotFound, 404), (Forbidden, 403), (Conflict, 409), (RuleViolation, 422),
+          (SigningKeyUnavailable, 423)]
 
 # What is wrong, per pydantic error type; {…} is filled from the error's context.
 FIELD_MESSAGES = {

@@ -415,6 +415,12 @@ def guide(package: dict[str, Any], entry: ledger.StoredEntry, chain_id: str,
 ключами, которые вы указали. Код выхода 0 — всё верно, 1 — найдено нарушение (указаны
 файл, номер записи и что не так) или ключ не указан (NOT AUTHENTICATED).
 
+Смена ключа подписи (ADR 0016): `keys/rotations.jsonl` — каждое объявление нового
+ключа в цепочке (запись, подписанная прежним ключом, с доказательством включения), а
+`keys/validity.json` — с какой по какую запись действует каждый ключ. Достаточно
+указать первый ключ организации: ключ, объявленный доверенным ключом, программа
+признаёт; запись, подписанная не действующим на её позиции ключом, — нарушение.
+
 ## Проверка вручную (sha256sum, openssl, xxd)
 
     unzip АРХИВ.zip && cd {package['institution']['slug']}-*/
@@ -467,6 +473,12 @@ It checks the manifest's signature and sums, the checkpoint's signature, every e
 the chain before the package, and each statement's journal state, with the keys you
 give it. Exit 0: all holds; 1: a problem, named by file, entry and what (or NOT
 AUTHENTICATED without a key of yours).
+
+Key rotations (ADR 0016): `keys/rotations.jsonl` holds every announcement of a new key in
+the chain (an entry signed by the key it replaces, with its inclusion proof), and
+`keys/validity.json` each key's stretch of positions. Pinning the institution's first
+key is enough: a key announced by a trusted key is trusted; an entry signed by a key not
+in force at its position is a problem.
 
 ## By hand
 

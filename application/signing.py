@@ -9,6 +9,7 @@ announcement into one institution's chain."""
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from pathlib import Path
@@ -19,6 +20,8 @@ from application.unit_of_work import units_of_work
 from domain.errors import DomainError
 from domain.signing import SigningKeys
 from domain.values import Capacity
+
+log = logging.getLogger("ejournal.integrity")
 
 
 class SigningKeyUnavailable(DomainError):
@@ -61,10 +64,10 @@ class KeyDirectory:
         try:
             signer = ledger.Signer.from_directory(self.directory, key_id)
         except ledger.LedgerError as error:
+            log.critical("the signing key in force %s cannot be loaded: %s", key_id, error)
             raise SigningKeyUnavailable(
-                f"Ключ подписи {key_id}, действующий в журнале, здесь недоступен: "
-                "запись невозможна (ejournal ledger rotate-key, ADR 0016).",
-                detail=str(error)) from None
+                f"Ключ подписи {key_id}, действующий в журнале, здесь недоступен: запись "
+                "невозможна до вмешательства администратора (ADR 0016).") from None
         with self._lock:
             self._signers.setdefault(key_id, signer)
         return signer

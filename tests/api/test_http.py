@@ -3,9 +3,14 @@ write nothing, 404s, 409s, a whole lesson in one request, reads after writes."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from uuid import uuid4
 
-from tests.api.conftest import Api
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from application.service import Ejournal
+from tests.api.conftest import Api, make_api
 from tests.application.rawdb import RawDb
 
 PROBLEM = "application/problem+json"
@@ -198,3 +203,38 @@ def test_serving_signs_a_checkpoint_of_each_institution_in_use_once_a_day(api: A
     finally:
         job.stop()
         runners.stop()
+
+
+def test_a_write_without_the_private_key_in_force_answers_423_and_writes_nothing(
+        tmp_path: Path, key_dir: Path) -> None:
+    """The key in force was deleted by hand (not retired by a rotation): the journal
+    cannot be signed, which is the operator's to fix — never a 5xx (ADR 0016)."""
+    import shutil
+
+    import ledger
+    from application.config import Settings
+    from tests.conftest import Clock
+
+    keys = tmp_path / "keys"
+    shutil.copytree(key_dir, keys)
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'e.sqlite3'}", key_dir=keys)
+    first = Ejournal(settings, Clock())
+    api = make_api(first)
+    lesson_id = api.school.lesson()
+    first.close()
+    old = ledger.active_key(keys)
+    ledger.activate_key(keys, ledger.generate_key(keys))
+    ledger.destroy_private_key(keys, old)
+    later = Ejournal(settings, Clock())
+    try:
+        client = TestClient(create_app(later))
+        before = later.backend.chain_reader(api.school.slug).tree_size()
+        response = client.post(f"/api/v1/lessons/{lesson_id}/marks",
+                               headers=api.headers("teacher"),
+                               json={"student_id": str(api.school.students[0]), "value": "5"})
+        assert response.status_code == 423
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["code"] == "signing_key_unavailable"
+        assert later.backend.chain_reader(api.school.slug).tree_size() == before
+    finally:
+        later.close()
