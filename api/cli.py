@@ -863,6 +863,12 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
                   if restored.checkpoint_size else "")
     print(f"Восстановлена организация {m.slug} («{m.name}»): OK {r.count} entries, head "
           f"{r.head.position}:{r.head.entry_hash.hex()}{checkpoint}")
+    in_force = r.keys.in_force if r.keys is not None else None
+    if in_force is not None and not (settings.key_dir / f"{in_force}.key").exists():
+        print(f"Внимание: в восстановленном журнале действует ключ подписи {in_force}, "
+              "закрытого ключа которого здесь нет (выведен из действия после копии): журнал "
+              "доступен для чтения и проверки, запись в него невозможна (ADR 0016).",
+              file=sys.stderr)
     return 0
 
 
