@@ -63,10 +63,15 @@ class ChainSource(Protocol):
 
 class ChainGuard:
     def __init__(self, slug: str, chain_id: str, keyring: ledger.KeyRing,
-                 signer: Callable[[], ledger.Signer] | None) -> None:
+                 signer: Callable[[], ledger.Signer] | None,
+                 holds: Callable[[str], bool] | None = None) -> None:
         """`signer`: the active signing key (it signs verified-through marks), as of
-        each call: a rotation changes it while the process runs."""
+        each call: a rotation changes it while the process runs. `holds(key_id)`: whether
+        the deployment still holds that private key — a mark signed by a retired key
+        (destroyed on rotation, ADR 0016) is not trusted: whoever stole it could sign a
+        mark over a forged tail."""
         self.slug, self.chain_id, self.keyring, self.signer = slug, chain_id, keyring, signer
+        self.holds = holds
         self.source: ChainSource | None = None  # the recorder, once constructed
         self._lock = Lock()
         self.head: ledger.ChainHead | None = None  # verified; None until opened
@@ -275,8 +280,10 @@ class ChainGuard:
                 for position, entry_hash, key_id, signature in read():
                     if position in forged:
                         continue
-                    if not self.keyring.verify_verified(key_id, self.chain_id, position,
-                                                        bytes(entry_hash), bytes(signature)):
+                    if (self.holds is not None and not self.holds(key_id)) or \
+                            not self.keyring.verify_verified(key_id, self.chain_id, position,
+                                                             bytes(entry_hash),
+                                                             bytes(signature)):
                         forged.append(position)
                         continue
                     stored = source.entry_at(position)  # afresh: others may append
@@ -294,8 +301,9 @@ class ChainGuard:
             return None
         finally:
             if forged:
-                log.warning("%s: %d verified-through marks do not verify (forged rows of "
-                            "ledger_verified, e.g. at %s); ignored — `ejournal ledger "
+                log.warning("%s: %d verified-through marks do not verify or are signed by "
+                            "a retired key (forged rows of ledger_verified, e.g. at %s); "
+                            "ignored — `ejournal ledger "
                             "verify` lists them", self.slug, len(forged),
                             ", ".join(map(str, sorted(forged)[-5:])))
 

@@ -28,6 +28,7 @@ from application.storage.layout import Backend, ChainReader, NotOwner, open_back
 from application.store import InstitutionStore
 from domain.errors import DomainError, DuplicateEntry, InvalidValue, NotFound
 from domain.institution import Institution, check_slug, check_timezone
+from domain.values import require_text
 from ledger.note import check_key_name
 
 log = logging.getLogger("ejournal.integrity")
@@ -125,7 +126,8 @@ class Ejournal:
                 if self.keys is None:
                     raise RuntimeError("this deployment was opened without a signing key")
                 chain_id = chain_id_of(entry.institution_id)
-                guard = ChainGuard(slug, chain_id, self.keyring(), self.keys.active)
+                guard = ChainGuard(slug, chain_id, self.keyring(), self.keys.active,
+                                   self.keys.holds)
                 chain = ChainWriter(chain_id, self.keys.active(), guard, self.keys)
                 journal = Journal(InstitutionStore(self.backend, slug, chain, self.clock))
                 self._journals[slug] = journal
@@ -182,6 +184,7 @@ class Ejournal:
         over from it). `basis` (the order) goes into every announcement."""
         if self.keys is None:
             raise RuntimeError("this deployment was opened without a signing key")
+        basis = require_text(basis, "basis", "Основание смены ключа", max_len=500)
         key_dir = Path(self.settings.key_dir)
         slugs = ([e.slug for e in self.backend.directory.institutions()]
                  if institutions is None else list(institutions))
@@ -204,7 +207,8 @@ class Ejournal:
                     self._release(slug)
             if progress is not None:
                 progress(slug)
-        ledger.activate_key(key_dir, successor)
+        if announced or not failed:
+            ledger.activate_key(key_dir, successor)  # else no chain knows it: left inactive
         destroyed: list[str] = []
         if institutions is None:
             # An institution created meanwhile took the old key: keep it.

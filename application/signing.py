@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from domain.signing import SigningKeys
 from domain.values import Capacity
 
 log = logging.getLogger("ejournal.integrity")
+_KEY_ID = re.compile(r"[0-9a-f]{32}")
 
 
 class SigningKeyUnavailable(DomainError):
@@ -40,16 +42,28 @@ class KeyDirectory:
         self._lock = threading.Lock()
         self._signers: dict[str, ledger.Signer] = {}
         self._active: tuple[tuple[int, int], ledger.Signer] | None = None
-        self.active()  # fails early (KeyNotFound …) without a usable key
+        ledger.Signer.from_directory(self.directory)  # fails early without a usable key
 
     def active(self) -> ledger.Signer:
-        """The signer of the key that ACTIVE names now."""
-        stat = os.stat(self.directory / ledger.keys.ACTIVE)
+        """The signer of the key that ACTIVE names now (SigningKeyUnavailable if ACTIVE
+        is gone or does not name a key here)."""
+        try:
+            stat = os.stat(self.directory / ledger.keys.ACTIVE)
+        except OSError as error:
+            log.critical("the key directory has no ACTIVE key: %s", error)
+            raise SigningKeyUnavailable("Действующий ключ подписи не найден: запись "
+                                        "невозможна до вмешательства администратора.") from None
         stamp = (stat.st_mtime_ns, stat.st_ino)
         with self._lock:
             if self._active is not None and self._active[0] == stamp:
                 return self._active[1]
-        signer = self.signer(ledger.active_key(self.directory))
+        try:
+            active = ledger.active_key(self.directory)
+        except ledger.LedgerError as error:
+            log.critical("the key directory's ACTIVE is unusable: %s", error)
+            raise SigningKeyUnavailable("Действующий ключ подписи не найден: запись "
+                                        "невозможна до вмешательства администратора.") from None
+        signer = self.signer(active)
         with self._lock:
             self._active = (stamp, signer)
         return signer
@@ -71,6 +85,12 @@ class KeyDirectory:
         with self._lock:
             self._signers.setdefault(key_id, signer)
         return signer
+
+    def holds(self, key_id: str) -> bool:
+        """Whether the directory holds the private key `key_id` (a retired key's is
+        destroyed)."""
+        return isinstance(key_id, str) and bool(_KEY_ID.fullmatch(key_id)) and (
+            self.directory / f"{key_id}{ledger.keys.PRIVATE_SUFFIX}").is_file()
 
     def forget(self, key_id: str) -> None:
         """Drops a retired key's signer from memory."""

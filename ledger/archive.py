@@ -382,6 +382,12 @@ def _verify(pkg: _Package, keys: KeyRing | None, report: ArchiveReport,
     if result.head.position != last:
         raise _fail(ENTRIES, f"the entries end at {result.head.position}, not at {last}",
                     result.head.position + 1)
+    if result.keys is not None:
+        seen = sorted(p for p in result.keys.retired.values() if p >= first)
+        listed = sorted(r.entry.position for r in rotations if r.entry.position >= first)
+        if seen != listed:
+            raise _fail(ROTATIONS, f"lists the announcements at {listed or 'no position'}, "
+                                   f"the entries hold them at {seen or 'no position'}")
     if not rotations and VALIDITY in pkg.files and result.keys is not None and _json(
             pkg, VALIDITY) != {result.keys.in_force: {"in_force_from": 1,
                                                        "in_force_to": None}}:

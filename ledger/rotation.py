@@ -48,6 +48,15 @@ class KeyAnnouncement:
     public_key: bytes
 
 
+def _unique(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """A JSON object whose names are unique (a repeated name could be read either way
+    by another verifier): ValueError otherwise."""
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        raise ValueError("a name is repeated")
+    return data
+
+
 def is_announcement(topic: object) -> bool:
     """Whether an event with this topic announces a key."""
     return topic == ANNOUNCEMENT_TOPIC
@@ -62,9 +71,9 @@ def read_announcement(state: bytes) -> KeyAnnouncement:
     if not isinstance(state, bytes | bytearray) or len(state) > MAX_ANNOUNCEMENT:
         raise AnnouncementError("the state is not an announcement of a key")
     try:
-        data = json.loads(bytes(state).decode("utf-8"))
+        data = json.loads(bytes(state).decode("utf-8"), object_pairs_hook=_unique)
     except (UnicodeDecodeError, ValueError, RecursionError):
-        raise AnnouncementError("the state is not JSON") from None
+        raise AnnouncementError("the state is not JSON (with each name once)") from None
     if not isinstance(data, dict):
         raise AnnouncementError("the state is not a JSON object")
     predecessor, successor, public = (data.get("predecessor"), data.get("successor"),

@@ -113,7 +113,7 @@ def test_a_removed_announcement_is_caught_even_with_every_key_pinned(
                     lambda f: f.update({fmt.ROTATIONS: b""}), key_dir=rotated.key_dir)
     report = fmt.verify_archive(hidden, both)
     assert not report.ok and report.problem is not None
-    assert report.problem.member == fmt.VALIDITY
+    assert report.problem.member == fmt.ROTATIONS  # the entries hold an announcement
 
 
 def test_an_announcement_with_a_broken_inclusion_proof_is_caught(
@@ -133,3 +133,18 @@ def test_an_announcement_with_a_broken_inclusion_proof_is_caught(
     assert not report.ok and report.problem is not None
     assert report.problem.member == fmt.ROTATIONS
     assert "inclusion proof" in report.problem.what
+
+
+def test_a_package_hiding_an_announcement_its_entries_hold_is_caught(
+        rotated: Rotated, tmp_path: Path) -> None:
+    path = tmp_path / "year.zip"
+    ArchiveExport(rotated.ejournal, render).export_year(rotated.school.slug, "2026/2027",
+                                                        path)
+    lie = json.dumps({rotated.second_key: {"in_force_from": 1, "in_force_to": None}})
+    hidden = repack(path, tmp_path / "hidden.zip",
+                    lambda f: (f.pop(fmt.ROTATIONS), f.update({fmt.VALIDITY: lie.encode()})),
+                    key_dir=rotated.key_dir)
+    report = fmt.verify_archive(hidden, pinned(rotated, rotated.first_key,
+                                               rotated.second_key))
+    assert not report.ok and report.problem is not None
+    assert report.problem.member == fmt.ROTATIONS

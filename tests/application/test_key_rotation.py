@@ -16,6 +16,7 @@ from application import integrity
 from application.config import Settings
 from application.integrity import IntegrityAlarm
 from application.service import Ejournal, RotationReport
+from domain.errors import InvalidValue
 from domain.lessons import Lesson
 from domain.values import MarkValue
 from tests.application.rawdb import RawDb
@@ -167,3 +168,41 @@ def test_a_process_opening_at_a_mark_after_the_rotation_signs_with_the_new_key(
         assert ejournal.verify(school.slug, ring(ejournal)).ok
     finally:
         later.close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_verified_mark_signed_by_the_retired_key_is_not_trusted(
+        ejournal: Ejournal, school: School, key_dir: Path, database_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A thief of the retired key re-signs the newest entry and signs a verified-through
+    mark over it: a process opening later must not start from that mark."""
+    old = ledger.active_key(key_dir)
+    stolen = ledger.Signer.from_directory(key_dir, old)
+    ejournal.rotate_signing_key("Приказ № 12")  # every institution of the file: destroys
+    school.lesson(number=2)
+    raw = RawDb(ejournal, school.slug)
+    position = int(raw.run("SELECT max(position) FROM {ledger}", bypass=False)[0][0])
+    entry = next(e for e in ejournal.backend.chain_reader(school.slug).entries()
+                 if e.position == position)
+    raw.run("UPDATE {ledger} SET key_id = ?, signature = ? WHERE position = ?",
+            (old, stolen.sign(entry.entry_hash), position))
+    chain_id = f"ejournal:{school.journal.institution_id}"
+    raw.run("INSERT INTO {ledger}_verified VALUES (?, ?, ?, ?)",
+            (position, entry.entry_hash, old,
+             stolen.sign_verified(chain_id, position, entry.entry_hash)), bypass=False)
+    monkeypatch.setattr(integrity, "MARK_EVERY", 10**9)
+    later = Ejournal(Settings(database_url=database_url, key_dir=key_dir), Clock())
+    try:
+        with pytest.raises(IntegrityAlarm, match="wrong_key"):
+            later.journal(school.slug).get(Lesson, school.lesson(number=1))
+    finally:
+        later.close()
+
+
+def test_a_refused_basis_makes_no_key(ejournal: Ejournal, school: School,
+                                      key_dir: Path) -> None:
+    before = sorted(p.name for p in key_dir.iterdir())
+    for basis in ("", "a\x01b", "x" * 10_000):
+        with pytest.raises(InvalidValue):
+            ejournal.rotate_signing_key(basis, [school.slug])
+    assert sorted(p.name for p in key_dir.iterdir()) == before

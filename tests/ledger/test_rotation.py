@@ -155,3 +155,11 @@ def test_the_announcement_of_a_key_by_itself_is_refused() -> None:
                         "public_key": A.public_key_raw.hex()}).encode()
     with pytest.raises(ledger.AnnouncementError):
         ledger.read_announcement(state)
+
+
+def test_an_announcement_repeating_a_name_is_refused() -> None:
+    state = (f'{{"predecessor": "{A.key_id}", "successor": "{B.key_id}", '
+             f'"public_key": "{A.public_key_raw.hex()}", '
+             f'"public_key": "{B.public_key_raw.hex()}"}}')
+    with pytest.raises(ledger.AnnouncementError):
+        ledger.read_announcement(state.encode())
