@@ -71,6 +71,9 @@ def cmd_rotate_key(args: argparse.Namespace, settings: Settings) -> int:
     print("Закрытые ключи уничтожены (больше не подписывают): "
           + (", ".join(report.destroyed) or "нет"))
     print("Открытые ключи сохранены: прежние записи проверяются по-прежнему.")
+    if report.read_only:
+        print("Только для чтения (действующий в них ключ выведен из действия раньше, "
+              "например после восстановления старой копии): " + ", ".join(report.read_only))
     for slug, why in report.failed.items():
         print(f"Не объявлена в журнале «{slug}»: {why}", file=sys.stderr)
     if report.failed:

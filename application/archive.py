@@ -20,7 +20,7 @@ import re
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 from uuid import UUID
@@ -128,8 +128,8 @@ class ArchiveExport:
         if self.ejournal.settings.tsa_url:  # a TSA down costs the package nothing but
             self.ejournal.timestamp(slug)  # its token (ADR 0013)
         token = reader.checkpoint_timestamp(last, checkpoint.origin)
-        first = self._first_on_or_after(reader, span.starts, ZoneInfo(institution.timezone),
-                                        last)
+        first = self._first_on_or_after(reader, self._from_day(institution, year, span),
+                                        ZoneInfo(institution.timezone), last)
         if first > last:
             raise ArchiveRefused(f"В журнале нет записей с начала: {span.label} "
                                  f"({span.starts:%d.%m.%Y}).")
@@ -293,6 +293,18 @@ class ArchiveExport:
         except (ValueError, KeyError, TypeError, AttributeError):
             raise ArchiveRefused(f"Запись {entry.position}: дата события не читается."
                                  ) from None
+
+    @staticmethod
+    def _from_day(institution: Any, year: Any, span: Span) -> date:
+        """The first journal day whose entries a package holds. A period's package: the
+        period's first day. A year's: the day after the previous year ended — the
+        summer's preparation belongs to the year it prepares — or, for the first year,
+        the very beginning (date.min): so the year packages of an institution tile its
+        chain from entry 1, and `ejournal archive open` can load them all."""
+        if span.period_key != "year":
+            return span.starts
+        before = [y.ends for y in institution.years.values() if y.ends < year.starts]
+        return max(before) + timedelta(days=1) if before else date.min
 
     def _first_on_or_after(self, reader: ChainReader, day: date, zone: ZoneInfo,
                            last: int) -> int:

@@ -72,6 +72,10 @@ class ChainGuard:
         mark over a forged tail."""
         self.slug, self.chain_id, self.keyring, self.signer = slug, chain_id, keyring, signer
         self.holds = holds
+        # Checked once on opening, with the ledger's last position: whether the stored
+        # log still extends the last checkpoint this deployment signed (the service sets
+        # it; a failure is the alarm).
+        self.remembered: Callable[[int], ledger.Failure | None] | None = None
         self.source: ChainSource | None = None  # the recorder, once constructed
         self._lock = Lock()
         self.head: ledger.ChainHead | None = None  # verified; None until opened
@@ -233,6 +237,9 @@ class ChainGuard:
                                        f"merkle_nodes holds a leaf at index {leaves - 1}, "
                                        f"past the chain's {last} entries: a node the chain "
                                        "did not write"))
+        cut = self.remembered(last) if self.remembered is not None else None
+        if cut is not None:
+            self._raise(cut)
         self.head, self.notification_id = ledger.ChainHead.empty(self.chain_id), 0
         self.keys = ledger.KeySchedule()
         start = self._start_mark(source, last)

@@ -9,7 +9,7 @@ import os
 import secrets
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from uuid import UUID
 
@@ -20,7 +20,7 @@ from application.actors import Actor
 from application.config import Settings
 from application.integrity import ChainGuard, IntegrityAlarm
 from application.journal import Clock, Journal, utc_now
-from application.signing import KeyDirectory
+from application.signing import KeyDirectory, SigningKeyUnavailable
 from application.storage import tree
 from application.storage.chain import ChainWriter
 from application.storage.directory import AlreadyRegistered, InstitutionEntry, TokenEntry
@@ -78,6 +78,7 @@ class RotationReport:
     announced: list[str]
     destroyed: list[str]
     failed: dict[str, str]
+    read_only: list[str] = field(default_factory=list)  # key in force retired before
 
 
 class Ejournal:
@@ -128,6 +129,8 @@ class Ejournal:
                 chain_id = chain_id_of(entry.institution_id)
                 guard = ChainGuard(slug, chain_id, self.keyring(), self.keys.active,
                                    self.keys.holds)
+                guard.remembered = lambda last, slug=slug: self.against_memory(
+                    slug, self.backend.chain_reader(slug), last, self.keyring())
                 chain = ChainWriter(chain_id, self.keys.active(), guard, self.keys)
                 journal = Journal(InstitutionStore(self.backend, slug, chain, self.clock))
                 self._journals[slug] = journal
@@ -192,6 +195,7 @@ class Ejournal:
         public = self.keyring().public_key(successor)
         announced: list[str] = []
         failed: dict[str, str] = {}
+        read_only: list[str] = []
         for slug in slugs:
             opened = slug in self._journals
             try:
@@ -200,7 +204,16 @@ class Ejournal:
                     announced.append(slug)
                 if signing.key_in_force() != successor:
                     failed[slug] = "the new key is not in force after the announcement"
-            except (DomainError, IntegrityAlarm) as error:
+                else:
+                    # Remembered beside the keys: a log cut back before the announcement
+                    # (and re-signed with a stolen retired key) no longer extends it.
+                    self.checkpoint(slug)
+            except SigningKeyUnavailable:
+                # Its key in force was retired before (e.g. restored from an older copy):
+                # nobody can write it, so it holds no key back.
+                read_only.append(slug)
+            except (DomainError, IntegrityAlarm, CheckpointRefused,
+                    tree.TreeIncomplete) as error:
                 failed[slug] = str(error)
             finally:
                 if not opened:
@@ -223,7 +236,7 @@ class Ejournal:
                     "private keys destroyed: %s", successor, basis,
                     ", ".join(announced) or "none", ", ".join(failed) or "none",
                     ", ".join(destroyed) or "none")
-        return RotationReport(successor, announced, destroyed, failed)
+        return RotationReport(successor, announced, destroyed, failed, read_only)
 
     def _release(self, slug: str) -> None:
         """Closes the institution's journal (its connections), if open."""
@@ -260,8 +273,47 @@ class Ejournal:
         entry = self.backend.directory.institution(slug)
         if entry is None:
             raise NotFound(f"Организация «{slug}» не найдена.")
-        return verify_chain(chain_id_of(entry.institution_id), self.backend.chain_reader(slug),
-                            keyring, progress, workers=workers)
+        reader = self.backend.chain_reader(slug)
+        report = verify_chain(chain_id_of(entry.institution_id), reader, keyring, progress,
+                              workers=workers)
+        if report.ok:
+            cut = self.against_memory(slug, reader, report.head.position, keyring)
+            if cut is not None:
+                return replace(report, ok=False, failure=cut)
+        return report
+
+    def against_memory(self, slug: str, reader: ChainReader, last: int,
+                       keyring: ledger.KeyRing) -> ledger.Failure | None:
+        """Whether the stored log (`last` entries, its stored tree) still extends the
+        last checkpoint this deployment signed (its memory beside the keys, ADR 0011):
+        a Failure if it was cut or rewritten since, None if it extends it — or there is
+        no memory, or these keys do not sign it (an auditor's ring)."""
+        memory = checkpoints.Memory(self.settings.key_dir, slug)
+        try:
+            signed = memory.read(keyring)
+        except ledger.LedgerError:
+            return None
+        if signed is None or signed.size == 0:
+            return None
+        if signed.size > last:
+            return ledger.Failure(last + 1, ledger.FailureKind.MISSING,
+                                  f"the log ends at {last}, before the checkpoint of size "
+                                  f"{signed.size} this deployment signed ({memory.path}): "
+                                  "truncated")
+        try:
+            root = tree.from_store(lambda st: ledger.root_hash_from(signed.size, st),
+                                   reader.subtrees)
+        except (ledger.LedgerError, tree.TreeIncomplete) as error:
+            # The tree was whole when the checkpoint was signed (it is built first).
+            return ledger.Failure(signed.size, ledger.FailureKind.MISSING,
+                                  f"the stored tree no longer covers the checkpoint of size "
+                                  f"{signed.size} this deployment signed: {error}")
+        if root != signed.root:
+            return ledger.Failure(signed.size, ledger.FailureKind.CHANGED,
+                                  f"the log's root at size {signed.size} is not that of the "
+                                  f"checkpoint this deployment signed ({memory.path}): "
+                                  "history rewritten")
+        return None
 
     def verify_links(self, slug: str, keyring: ledger.KeyRing,
                      progress: Callable[[int], None] | None = None

@@ -508,8 +508,9 @@ def _schedule(pkg: _Package, rotations: list[_Rotation], chain_id: str, root: by
     if VALIDITY in pkg.files and _json(pkg, VALIDITY) != stretches:
         raise _fail(VALIDITY, "the keys' stretches are not those the announcements give")
     report.facts.append("keys in force: " + "; ".join(
-        f"{k} {v['in_force_from']}..{v['in_force_to'] or last}" for k, v in
-        stretches.items()))
+        f"{k} from {v['in_force_from']}" + (f" to {v['in_force_to']}"
+                                            if v["in_force_to"] is not None else "")
+        for k, v in stretches.items()))
     before = [r for r in rotations if r.entry.position < first]
     schedule = KeySchedule(
         in_force=before[-1].announcement.successor if before

@@ -47,14 +47,20 @@ def postgres_url() -> str:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not _created_slugs or not postgres_available():
         return
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        # The directory exists once a PostgreSQL test created an institution.
-        directory = conn.execute("SELECT to_regclass('ejournal.institutions')").fetchone()
-        for slug in _created_slugs:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema_of(slug)}" CASCADE')
-            if directory is not None and directory[0] is not None:
-                conn.execute("DELETE FROM ejournal.access_tokens WHERE slug = %s", (slug,))
-                conn.execute("DELETE FROM ejournal.institutions WHERE slug = %s", (slug,))
+    try:
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            # The directory exists once a PostgreSQL test created an institution.
+            directory = conn.execute(
+                "SELECT to_regclass('ejournal.institutions')").fetchone()
+            for slug in _created_slugs:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema_of(slug)}" CASCADE')
+                if directory is not None and directory[0] is not None:
+                    conn.execute("DELETE FROM ejournal.access_tokens WHERE slug = %s",
+                                 (slug,))
+                    conn.execute("DELETE FROM ejournal.institutions WHERE slug = %s",
+                                 (slug,))
+    except psycopg.Error as error:  # clean-up only: never hide the session's report
+        print(f"\nPostgreSQL clean-up incomplete: {error}")
 
 
 @dataclass

@@ -206,3 +206,42 @@ def test_a_refused_basis_makes_no_key(ejournal: Ejournal, school: School,
         with pytest.raises(InvalidValue):
             ejournal.rotate_signing_key(basis, [school.slug])
     assert sorted(p.name for p in key_dir.iterdir()) == before
+
+
+def test_a_log_cut_back_before_the_announcement_no_longer_extends_the_rotation_checkpoint(
+        ejournal: Ejournal, school: School, key_dir: Path, database_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A thief of the retired key who can write the database cuts the log back to before
+    the announcement (so the retired key is in force again and could sign on): the
+    rotation signed a checkpoint after each announcement, remembered beside the keys,
+    which the cut log no longer extends — `ledger verify` and a process opening say so."""
+    rotate(ejournal, school)
+    (position, _, _), = announcements(ejournal, school.slug)
+    raw = RawDb(ejournal, school.slug)
+    raw.run("DELETE FROM {events} WHERE {nid} IN (SELECT notification_id FROM {ledger}"
+            " WHERE position >= ?)", (position,))
+    raw.run("DELETE FROM {ledger} WHERE position >= ?", (position,))
+    raw.run("DELETE FROM {merkle} WHERE (idx + 1) * (1 << level) > ?", (position - 1,))
+    report = ejournal.verify(school.slug, ring(ejournal))
+    assert not report.ok and report.failure is not None
+    assert report.failure.kind is ledger.FailureKind.MISSING
+    assert "truncated" in report.failure.detail
+    monkeypatch.setattr(integrity, "MARK_EVERY", 10**9)
+    later = Ejournal(Settings(database_url=database_url, key_dir=key_dir), Clock())
+    try:
+        with pytest.raises(IntegrityAlarm, match="truncated"):
+            later.journal(school.slug).institution()
+    finally:
+        later.close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_an_institution_whose_key_in_force_is_retired_is_read_only_and_blocks_nothing(
+        ejournal: Ejournal, school: School, key_dir: Path) -> None:
+    old = ledger.active_key(key_dir)
+    ledger.activate_key(key_dir, ledger.generate_key(key_dir))
+    ledger.destroy_private_key(key_dir, old)  # as after restoring a pre-rotation copy
+    ejournal.keys.forget(old)  # type: ignore[union-attr]
+    report = ejournal.rotate_signing_key("Приказ № 12")
+    assert report.read_only == [school.slug] and report.failed == {}
+    assert report.announced == []
