@@ -617,6 +617,22 @@ def parser() -> argparse.ArgumentParser:
     arch_verify.add_argument("--vkey", action="append",
                              help="опубликованный ключ проверки организации")
     arch_verify.set_defaults(func=cmd_archive_verify)
+    arch_open = arch.add_parser(
+        "open", help="открыть архивы организации (все годы с первого) только для "
+                     "чтения и просматривать через API")
+    arch_open.add_argument("files", nargs="*", metavar="FILE",
+                           help="архивы учебных лет, с первого (.zip)")
+    arch_open.add_argument("--dir", required=True,
+                           help="каталог экземпляра (новый; если архив в нём уже открыт, "
+                                "файлы не нужны)")
+    arch_open.add_argument("--keys", help="каталог доверенных открытых ключей")
+    arch_open.add_argument("--vkey", action="append",
+                           help="опубликованный ключ проверки организации")
+    arch_open.add_argument("--host", default="127.0.0.1")
+    arch_open.add_argument("--port", type=int, default=8001)
+    arch_open.add_argument("--no-serve", action="store_true",
+                           help="только загрузить, не запускать API")
+    arch_open.set_defaults(func=cmd_archive_open)
     add_backup_commands(sub)
     return p
 
@@ -649,6 +665,54 @@ def cmd_archive_export(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{report.path}: записи {report.first}–{report.last}, ведомостей "
               f"{report.statements}, {report.bytes_written} байт")
         print(report.checkpoint, end="")
+    finally:
+        ejournal.close()
+    return 0
+
+
+def cmd_archive_open(args: argparse.Namespace, settings: Settings) -> int:
+    """Loads the packages into a new read-only instance (if given) and serves it."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from application.archive_open import open_instance, open_packages
+
+    directory = Path(args.dir)
+    if args.files:
+        if args.vkey:
+            keys = ledger.archive.keyring_of(_verifier_keys(args.vkey))
+        elif args.keys:
+            try:
+                keys = ledger.KeyRing.from_directory(Path(args.keys))
+            except ledger.LedgerError as error:
+                print(f"Ключи не приняты: {error}", file=sys.stderr)
+                return 2
+        else:
+            print("Укажите ключ проверки организации: --vkey КЛЮЧ или --keys КАТАЛОГ "
+                  "(ключ не берётся из архива).", file=sys.stderr)
+            return 2
+        with Progress("[progress.description]{task.description}", BarColumn(),
+                      MofNCompleteColumn(), TimeElapsedColumn(), transient=True) as bar:
+            tasks: dict[str, object] = {}
+            names = {"verify": "Проверка архивов", "load": "Загрузка записей"}
+
+            def progress(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = bar.add_task(names.get(stage, stage), total=total)
+                bar.update(tasks[stage], completed=done)  # type: ignore[arg-type]
+
+            slug = open_packages([Path(f) for f in args.files], keys, directory, progress)
+        print(f"Архив организации «{slug}» открыт в {directory} (только для чтения).")
+    if args.no_serve:
+        return 0
+    import uvicorn
+
+    from api.app import create_app
+
+    ejournal, token = open_instance(directory)
+    try:
+        print(f"Токен чтения этого экземпляра (действует, пока он запущен): {token}")
+        print(f"API: http://{args.host}:{args.port}/api/v1 (запись отклоняется: 403)")
+        uvicorn.run(create_app(ejournal), host=args.host, port=args.port)
     finally:
         ejournal.close()
     return 0

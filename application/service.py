@@ -16,7 +16,7 @@ from uuid import UUID
 import ledger
 from application import checkpoints, timestamping
 from application.access import PERSON_KINDS
-from application.actors import Actor
+from application.actors import SYSTEM_ACTOR_ID, Actor
 from application.config import Settings
 from application.integrity import ChainGuard, IntegrityAlarm
 from application.journal import Clock, Journal, utc_now
@@ -28,7 +28,7 @@ from application.storage.layout import Backend, ChainReader, NotOwner, open_back
 from application.store import InstitutionStore
 from domain.errors import DomainError, DuplicateEntry, InvalidValue, NotFound
 from domain.institution import Institution, check_slug, check_timezone
-from domain.values import require_text
+from domain.values import Role, require_text
 from ledger.note import check_key_name
 
 log = logging.getLogger("ejournal.integrity")
@@ -100,6 +100,9 @@ class Ejournal:
         self._routes: dict[str, TokenEntry] = {}
         self._keyring: ledger.KeyRing | None = None
         self._keyring_stamp: tuple[int, int] | None = None
+        # An opened archive's reader (ADR 0014): (SHA-256 of its token, the institution);
+        # the deployment writes nothing, so the token reads all of that one journal.
+        self.archive_reader: tuple[str, str] | None = None
 
     # Institutions ----------------------------------------------------------------------
     def create_institution(self, slug: str, name: str, timezone: str) -> UUID:
@@ -124,14 +127,16 @@ class Ejournal:
                 entry = self.backend.directory.institution(slug)
                 if entry is None:
                     raise NotFound(f"Организация «{slug}» не найдена.")
-                if self.keys is None:
-                    raise RuntimeError("this deployment was opened without a signing key")
                 chain_id = chain_id_of(entry.institution_id)
-                guard = ChainGuard(slug, chain_id, self.keyring(), self.keys.active,
-                                   self.keys.holds)
-                guard.remembered = lambda last, slug=slug: self.against_memory(
-                    slug, self.backend.chain_reader(slug), last, self.keyring())
-                chain = ChainWriter(chain_id, self.keys.active(), guard, self.keys)
+                if self.keys is None:  # read-only (an opened archive): writes refused
+                    guard = ChainGuard(slug, chain_id, self.keyring(), None)
+                    chain = ChainWriter(chain_id, None, guard)
+                else:
+                    guard = ChainGuard(slug, chain_id, self.keyring(), self.keys.active,
+                                       self.keys.holds)
+                    guard.remembered = lambda last, slug=slug: self.against_memory(
+                        slug, self.backend.chain_reader(slug), last, self.keyring())
+                    chain = ChainWriter(chain_id, self.keys.active(), guard, self.keys)
                 journal = Journal(InstitutionStore(self.backend, slug, chain, self.clock))
                 self._journals[slug] = journal
             return journal
@@ -160,6 +165,11 @@ class Ejournal:
         of that record has passed the chain guard (ADR 0009): its ledger entry verifies
         and links, signed by a trusted key."""
         digest = token_hash(token)
+        if self.archive_reader is not None and secrets.compare_digest(
+                digest, self.archive_reader[0]):
+            slug = self.archive_reader[1]
+            return Actor(slug, SYSTEM_ACTOR_ID, "staff", frozenset({Role.DIRECTOR})), \
+                self.journal(slug)
         entry = self._routes.get(digest)
         if entry is None:
             entry = self.backend.directory.token(digest)

@@ -12,6 +12,7 @@ from eventsourcing.persistence import StoredEvent
 
 import ledger
 from application.unit_of_work import ABSENT, ReadChanged, Retry
+from domain.errors import Forbidden
 
 # position, originator id, version, prev_hash, event_digest, entry_hash, key_id, signature
 Entry = tuple[int, UUID, int, bytes, bytes, bytes, str, bytes]
@@ -48,6 +49,13 @@ class AnnouncementRefused(Retry):
     signed (a rotation raced with another): nothing is written; run it again."""
 
 
+class ReadOnlyJournal(Forbidden):
+    """A deployment without signing keys (an opened archive, ADR 0014) writes nothing."""
+
+    code = "read_only"
+    title = "Журнал только для чтения"
+
+
 class JunkNodes(Exception):
     """merkle_nodes holds rows ahead of the chain (no chain guard to raise the alarm)."""
 
@@ -61,7 +69,7 @@ class ChainWriter:
     yet (a new chain) or there is no key directory (benchmarks, restore)."""
 
     chain_id: str
-    signer: ledger.Signer
+    signer: ledger.Signer | None  # None: a read-only deployment
     guard: Guard | None = None
     keys: Keys | None = None
 
@@ -109,6 +117,9 @@ class ChainWriter:
 
     def _signer(self, schedule: ledger.KeySchedule | None) -> ledger.Signer:
         if self.keys is None:
+            if self.signer is None:
+                raise ReadOnlyJournal("Журнал открыт только для чтения (архив): запись в "
+                                      "него невозможна.")
             return self.signer
         if schedule is None or schedule.in_force is None:
             return self.keys.active()

@@ -251,7 +251,15 @@ def test_verify_against_catches_a_log_cut_back_with_its_ledger_rows_and_nodes(
     code, out, _ = run(capsys, "ledger", "verify", "--against", str(kept))
     assert code == 1 and "truncated" in out
 
-    # New entries on the cut log: as long as before, but not its extension.
+    # The service refuses to write on it: the log no longer extends the checkpoint it
+    # remembers signing (beside its keys).
+    assert main(["users", "add", "--institution", cli, "--full-name", "Сотрудник 9",
+                 "--role", "teacher"]) != 0
+    assert "truncated" in capsys.readouterr().err
+    # New entries on the cut log (its memory gone too): as long as before, but not its
+    # extension.
+    memory = tmp_path / "keys" / "checkpoints" / f"{cli}.last"
+    memory.unlink()
     add_users(cli, 3)
     code, out, _ = run(capsys, "ledger", "verify", "--against", str(kept))
     assert code == 1 and "rewritten" in out

@@ -180,6 +180,27 @@ def test_archive_export_writes_a_package_that_archive_verify_accepts(
     assert main(["archive", "verify", str(out)]) == 1
 
 
+def test_archive_open_loads_the_demo_year_read_only_with_a_pinned_key(
+        env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["init"]) == 0 and main(["demo"]) == 0
+    year = Ejournal(get_settings())
+    try:
+        title = next(iter(year.journal("demo").institution().years.values())).title
+    finally:
+        year.close()
+    package = env / "demo.zip"
+    assert main(["archive", "export", "--institution", "demo", "--year", title,
+                 "--out", str(package)]) == 0
+    capsys.readouterr()
+    # No key of the auditor's: refused before anything is loaded.
+    assert "ключ проверки" in refused(capsys, "archive", "open", str(package), "--dir",
+                                      str(env / "opened"), "--no-serve")
+    assert main(["archive", "open", str(package), "--dir", str(env / "opened"),
+                 "--keys", str(env / "keys"), "--no-serve"]) == 0
+    assert "открыт" in capsys.readouterr().out
+    assert (env / "opened" / "opened.json").is_file()
+
+
 # Bad input is a clear Russian message and exit code 2, never a traceback ---------------
 def lyceum(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["init", "--institution", "lyceum", "--name", "Лицей",
