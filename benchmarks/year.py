@@ -33,6 +33,7 @@ from api.demo_year import SimulatedClock, YearLoader, load_year
 from api.documents import render
 from application.actors import Actor
 from application.archive import ArchiveExport
+from application.archive_open import open_packages
 from application.config import Settings
 from application.readmodels import ProjectionRunner
 from application.service import Ejournal
@@ -164,13 +165,20 @@ def archive_export(ej: Ejournal, slug: str, title: str) -> str:
         t0 = time.perf_counter()
         verified = verify_archive(out)
         verify_seconds = time.perf_counter() - t0
+        ring = ledger.KeyRing.from_directory(ej.settings.key_dir)
+        t0 = time.perf_counter()
+        open_packages([out], ring, Path(tmp) / "opened")
+        open_seconds = time.perf_counter() - t0
+        _, open_peak = peak_memory(lambda: open_packages([out], ring, Path(tmp) / "again"))
     n = report.last - report.first + 1
     return (f"{n} entries, {report.statements} statement files, {size / 2**20:.1f} MiB zip "
             f"({entries_bytes / 2**20:.0f} MiB of entries) in {seconds:.1f} s = "
             f"{size / 2**20 / seconds:.2f} MiB/s written, {n / seconds:.0f} entries/s; "
             f"peak Python memory {peak / 2**20:.1f} MiB; verify "
             f"{'OK' if verified.ok else 'FAILED'} in {verify_seconds:.1f} s "
-            f"({n / verify_seconds:.0f} entries/s)")
+            f"({n / verify_seconds:.0f} entries/s); archive open (verify, load, guard, "
+            f"read models) {open_seconds:.1f} s = {report.last / open_seconds:.0f} entries/s, "
+            f"peak Python memory {open_peak / 2**20:.1f} MiB")
 
 
 def run_year(url: str, label: str, slug: str, groups: int = 30) -> None:

@@ -146,9 +146,13 @@ def test_no_checkpoint_inconsistent_with_one_signed_before_after_a_cut(
     raw.run("DELETE FROM {ledger} WHERE position > ?", (cut,))
     raw.run("DELETE FROM {merkle} WHERE (idx + 1) * (1 << level) > ?", (cut,))
     raw.run("DELETE FROM {checkpoints}")
-    add_users(cli, 3)  # longer than before, not its extension
+    # Nothing is written on the cut log (it no longer extends the remembered checkpoint),
+    # and no checkpoint is signed over it.
+    code, _, err = run(capsys, "users", "add", "--institution", cli, "--full-name",
+                       "Сотрудник 9", "--role", "teacher")
+    assert code != 0 and "truncated" in err
     code, out, err = run(capsys, "ledger", "checkpoint", "--institution", cli)
-    assert code == 1 and out == "" and "the service signed" in err
+    assert code == 1 and out == "" and "this deployment signed" in err
     assert raw.count("checkpoints") == 0
     remembered = Path(get_settings().key_dir) / "checkpoints" / f"{cli}.last"
     assert remembered.read_text(encoding="utf-8") == first
