@@ -345,6 +345,16 @@ class Ejournal:
         sizes = [checkpoint.size] if checkpoint is not None else []
         report = ledger.verify_links(chain_id, reader.entries(), roots_at=sizes,
                                      progress=progress)
+        if report.ok and checkpoint is not None and row is not None:
+            signers = [k for k in keyring if _signs(keyring, k, row[1], row[3])]
+            stale = [k for k in signers if checkpoint.size > report.retired.get(k, 2**63)]
+            if stale and len(stale) == len(signers):
+                failure = ledger.Failure(
+                    checkpoint.size, ledger.FailureKind.WRONG_KEY,
+                    f"the newest checkpoint (size {checkpoint.size}) is signed by key "
+                    f"{stale[0]}, retired by the announcement at position "
+                    f"{report.retired[stale[0]]}: it authenticates nothing (ADR 0016)")
+                return replace(report, ok=False, failure=failure), None
         if report.ok and checkpoint is not None:
             root = report.roots.get(checkpoint.size)
             if root != checkpoint.root:
@@ -439,8 +449,14 @@ class Ejournal:
                 if signed is None or signed.size < size:
                     memory.write(last_note)
                 return last_note
+        # Signed by the chain's key in force (ADR 0016): after an announcement, by its
+        # successor, even before the rotation made it ACTIVE.
+        in_force = guard.keys.in_force if guard is not None and guard.keys else None
+        signer = (self.keys.signer(in_force) if self.keys is not None and in_force
+                  else self.signer)
+        assert signer is not None
         note = ledger.sign_checkpoint(ledger.Checkpoint(origin, size, root),
-                                      [self.signer.note_signer(origin)])
+                                      [signer.note_signer(origin)])
         memory.write(note)  # remembered before it is published
         stored = store.recorder.add_checkpoint(  # type: ignore[attr-defined]
             size, origin, root, note)
@@ -594,6 +610,16 @@ def stored_tree(reader: ChainReader, name: str) -> tuple[int, bytes]:
         raise tree.TreeIncomplete(f"{name}: merkle_nodes holds {leaves} leaves, the "
                                   f"ledger {size} entries")
     return size, tree.from_store(lambda st: ledger.root_hash_from(size, st), reader.subtrees)
+
+
+def _signs(keyring: ledger.KeyRing, key_id: str, origin: str, note: str) -> bool:
+    """Whether the key signs the checkpoint note under its origin."""
+    verifier = ledger.NoteVerifier.ed25519(origin, keyring.public_key(key_id))
+    try:
+        ledger.open_checkpoint(note, [verifier], origin=origin)
+    except ledger.LedgerError:
+        return False
+    return True
 
 
 def extends(reader: ChainReader, old_size: int, old_root: bytes, size: int,

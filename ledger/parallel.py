@@ -16,12 +16,13 @@ Standalone, like the rest of `ledger/`: the standard library and `cryptography`.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import struct
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from hashlib import sha256
 
 from cryptography.exceptions import InvalidSignature
@@ -50,7 +51,12 @@ from ledger.keys import KeyRing
 from ledger.merkle import LEAF_PREFIX as LEAF
 from ledger.merkle import NODE_PREFIX as NODE
 from ledger.merkle import MerkleFrontier
-from ledger.rotation import KeySchedule
+from ledger.rotation import (
+    ANNOUNCEMENT_TOPIC,
+    AnnouncementError,
+    KeySchedule,
+    read_announcement,
+)
 
 BATCH = 4096
 _worker_keys: dict[bytes, Ed25519PublicKey] = {}
@@ -188,6 +194,9 @@ class LinkReport:
     frontier: MerkleFrontier
     failure: Failure | None
     roots: dict[int, bytes]  # the Merkle root at each size asked for (`roots_at`)
+    # Each key the chain's announcements retired, with the announcement's position (ADR
+    # 0016): a checkpoint past it signed by that key authenticates nothing.
+    retired: dict[str, int] = field(default_factory=dict)
 
 
 def verify_links(chain_id: str, entries: Iterable[StoredEntry], *,
@@ -202,11 +211,13 @@ def verify_links(chain_id: str, entries: Iterable[StoredEntry], *,
     head = ChainHead(0, genesis_hash(chain_id))
     stack: list[bytes] = []  # the frontier's hashes, largest subtree first
     wanted, roots = set(roots_at), {}
+    retired: dict[str, int] = {}
     entry_prefix = entry_bytes(chain_id, 1, bytes(32), bytes(32))[:-(8 + 64)]
 
     def report(failure: Failure | None) -> LinkReport:
         frontier = MerkleFrontier(head.position, tuple(stack))
-        return LinkReport(failure is None, head.position, head, frontier, failure, roots)
+        return LinkReport(failure is None, head.position, head, frontier, failure, roots,
+                          retired)
 
     for entry in entries:
         p = head.position + 1
@@ -233,6 +244,10 @@ def verify_links(chain_id: str, entries: Iterable[StoredEntry], *,
             index >>= 1
         stack.append(node)
         head = ChainHead(p, h)
+        if entry.event.topic == ANNOUNCEMENT_TOPIC:
+            # Links only: a malformed announcement is the full verification's to name.
+            with contextlib.suppress(AnnouncementError):
+                retired.setdefault(read_announcement(entry.event.state).predecessor, p)
         if p in wanted:
             roots[p] = MerkleFrontier(p, tuple(stack)).root()
         if progress is not None and p % progress_every == 0:

@@ -245,3 +245,39 @@ def test_an_institution_whose_key_in_force_is_retired_is_read_only_and_blocks_no
     report = ejournal.rotate_signing_key("Приказ № 12")
     assert report.read_only == [school.slug] and report.failed == {}
     assert report.announced == []
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_links_only_refuses_a_checkpoint_signed_by_the_retired_key(
+        ejournal: Ejournal, school: School, key_dir: Path) -> None:
+    """Links-only verification authenticates through the newest stored checkpoint: one
+    the thief of the retired key signed over a forged tail must authenticate nothing."""
+    from application.service import stored_tree
+
+    old = ledger.active_key(key_dir)
+    stolen = ledger.Signer.from_directory(key_dir, old)
+    ejournal.rotate_signing_key("Приказ № 12")
+    school.lesson(number=2)
+    assert ejournal.verify_links(school.slug, ring(ejournal))[0].ok
+    reader = ejournal.backend.chain_reader(school.slug)
+    size, root = stored_tree(reader, school.slug)
+    origin = ejournal.log_origin(school.slug)
+    note = ledger.sign_checkpoint(ledger.Checkpoint(origin, size, root),
+                                  [stolen.note_signer(origin)])
+    RawDb(ejournal, school.slug).run(
+        "INSERT INTO {checkpoints} (size, origin, root, note, signed_at) VALUES (?,?,?,?,?)",
+        (size, origin, root, note, "2026-10-15T09:00:00+00:00"))
+    report, checkpoint = ejournal.verify_links(school.slug, ring(ejournal))
+    assert not report.ok and checkpoint is None and report.failure is not None
+    assert report.failure.kind is ledger.FailureKind.WRONG_KEY
+
+
+def test_checkpoints_after_an_announcement_are_signed_by_the_key_in_force(
+        ejournal: Ejournal, school: School, key_dir: Path) -> None:
+    new = rotate(ejournal, school).successor
+    school.lesson(number=2)
+    note = ejournal.checkpoint(school.slug)
+    origin = ejournal.log_origin(school.slug)
+    public = ring(ejournal).public_key(new)
+    assert ledger.open_checkpoint(note, [ledger.NoteVerifier.ed25519(origin, public)],
+                                  origin=origin).size > 0
