@@ -15,6 +15,10 @@ import re
 import threading
 from pathlib import Path
 
+import nacl.bindings
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
 import ledger
 from application.store import Area
 from application.unit_of_work import units_of_work
@@ -31,6 +35,29 @@ class SigningKeyUnavailable(DomainError):
 
     code = "signing_key_unavailable"
     title = "Ключ подписи недоступен"
+
+
+class SodiumSigner(ledger.Signer):
+    """A `ledger.Signer` whose entry signatures — one per event, the write side's hot
+    path — are made by libsodium (PyNaCl), about 1.5× faster here than OpenSSL through
+    `cryptography` (ADR 0017). Ed25519 is deterministic (RFC 8032): the signature bytes
+    are the same as `ledger.Signer.sign` makes, so what verifies them (`ledger/`, the
+    auditor's tool, `cryptography` alone) does not change. Everything else it signs
+    (checkpoints, marks, manifests) goes through `ledger.Signer` unchanged."""
+
+    def __init__(self, private_key: Ed25519PrivateKey) -> None:
+        super().__init__(private_key)
+        seed = private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        public, self._sodium_key = nacl.bindings.crypto_sign_seed_keypair(seed)
+        if public != self.public_key_raw:  # the two libraries derive the same key
+            raise ledger.InvalidKeyFile("libsodium derives another public key")
+
+    def sign(self, entry_hash: bytes) -> bytes:
+        """As `ledger.Signer.sign`: the Ed25519 signature of SIGNATURE_TAG || entry_hash
+        (EncodingError unless entry_hash is 32 bytes)."""
+        signed = nacl.bindings.crypto_sign(ledger.signing_message(entry_hash),
+                                           self._sodium_key)
+        return signed[:nacl.bindings.crypto_sign_BYTES]
 
 
 class KeyDirectory:
@@ -76,7 +103,7 @@ class KeyDirectory:
         if signer is not None:
             return signer
         try:
-            signer = ledger.Signer.from_directory(self.directory, key_id)
+            signer = SodiumSigner.from_directory(self.directory, key_id)
         except ledger.LedgerError as error:
             log.critical("the signing key in force %s cannot be loaded: %s", key_id, error)
             raise SigningKeyUnavailable(

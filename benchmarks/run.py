@@ -4,7 +4,8 @@ the same run on the same PostgreSQL database. Not a test: it asserts nothing.
 Prints: marks/s through the application layer (single-mark commands, whole-lesson
 batches) beside raw psycopg inserts of rows of the same size (single-row commits with and
 without a table lock, batched); the same commands on plain eventsourcing without the
-ledger (the ledger's overhead); ledger verify entries/s beside raw SHA-256 + Ed25519
+ledger (the ledger's overhead), and on the ledger with OpenSSL signatures and with no
+signature at all (ADR 0017); raw Ed25519 signing with OpenSSL and libsodium; ledger verify entries/s beside raw SHA-256 + Ed25519
 verify; mark-command latency early in the year and after a year of lessons; verify's
 peak memory at two chain lengths; two institutions written in parallel vs one."""
 
@@ -32,6 +33,7 @@ from application.actors import Actor
 from application.config import Settings
 from application.journal import Journal, MarkEntry
 from application.service import Ejournal, chain_id_of
+from application.signing import SodiumSigner
 from application.storage.chain import ChainWriter
 from application.storage.directory import InstitutionEntry
 from application.storage.layout import EVENTS_TABLE, schema_of
@@ -48,6 +50,7 @@ STUDENTS = 25
 CLOCK = datetime(2027, 5, 20, 12, 0, tzinfo=UTC)
 FIRST_DAY = date(2026, 9, 1)
 created: list[str] = []
+PRIVATE = ledger.keys.Ed25519PrivateKey.generate()  # the ledger variants of section 3
 
 
 def log(msg: str) -> None:
@@ -106,6 +109,23 @@ class SamePathJournal(InstitutionStore):
         recorder = UnledgeredRecorder(self.factory.datastore, EVENTS_TABLE, self.chain)  # type: ignore[attr-defined]
         recorder.create_table()
         return recorder
+
+
+class GuardlessJournal(InstitutionStore):
+    """The ledger as served, without the chain guard (its signer is the bench's)."""
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        self.backend.prepare_institution(self.slug)
+        return super().construct_recorder()
+
+
+class UnsignedSigner(ledger.Signer):
+    """Signs nothing (64 zero bytes): the ledger's cost without any signature — the
+    floor that fewer signatures (one per transaction, ADR 0017) could reach."""
+
+    def sign(self, entry_hash: bytes) -> bytes:
+        ledger.signing_message(entry_hash)
+        return bytes(64)
 
 
 def setup_school(ej: Ejournal, journal: Journal | None = None
@@ -223,6 +243,18 @@ def raw_inserts(size: int, n: int, batch: int, lock: bool, pipelined: bool = Fal
         return rate(n // batch * batch, elapsed)
 
 
+def raw_signing(n: int) -> tuple[float, float]:
+    """Entry signatures per second: OpenSSL through cryptography, libsodium."""
+    rates = []
+    for signer in (ledger.Signer(PRIVATE), SodiumSigner(PRIVATE)):
+        h = os.urandom(32)
+        start = time.perf_counter()
+        for _ in range(n):
+            signer.sign(h)
+        rates.append(rate(n, time.perf_counter() - start))
+    return rates[0], rates[1]
+
+
 def raw_crypto(n: int) -> float:
     signer = ledger.Signer(ledger.keys.Ed25519PrivateKey.generate())
     ring = ledger.KeyRing({signer.key_id: signer.public_key_raw})
@@ -285,14 +317,15 @@ def main() -> int:
                 conn.execute("DELETE FROM ejournal.institutions WHERE slug = %s", (slug,))
 
 
-def plain_school(ej: Ejournal, cls: type[InstitutionStore], title: str
+def plain_school(ej: Ejournal, cls: type[InstitutionStore], title: str,
+                 signer: ledger.Signer | None = None
                  ) -> tuple[Journal, Actor, list[tuple[date, int]], object]:
     slug = "bench_" + uuid.uuid4().hex[:8]
     created.append(slug)
     ej.backend.directory.add_institution(
         InstitutionEntry(slug, Institution.create_id(slug), title))
-    plain = Journal(cls(ej.backend, slug, ChainWriter(chain_id_of(Institution.create_id(slug)),
-                                              ej.signer), lambda: CLOCK))
+    chain = ChainWriter(chain_id_of(Institution.create_id(slug)), signer or ej.signer)
+    plain = Journal(cls(ej.backend, slug, chain, lambda: CLOCK))
     plain.setup.register_institution(title, "Europe/Moscow")
     return setup_school(ej, plain)
 
@@ -308,6 +341,11 @@ def run(ej: Ejournal) -> int:
         "eventsourcing's own recorder": plain_school(ej, PlainJournal, "Без журнала"),
         "our append path, ledger step removed": plain_school(ej, SamePathJournal,
                                                              "Без журнала 2"),
+        "the ledger with OpenSSL signatures (cryptography), no chain guard": plain_school(
+            ej, GuardlessJournal, "Журнал OpenSSL", ledger.Signer(PRIVATE)),
+        "the ledger without signatures, no chain guard (the floor of fewer signatures)":
+            plain_school(ej, GuardlessJournal, "Журнал без подписей",
+                         UnsignedSigner(PRIVATE)),
     }
     for j_, t_, slots_, a_ in variants.values():  # warm-up: caches, prepared statements
         single_marks(j_, t_, a_, slots_, 2 * STUDENTS)
@@ -349,14 +387,28 @@ def run(ej: Ejournal) -> int:
         f"{single / raw_piped:.2f}x)")
     log(f"   ratio batches / raw batched:              {batch / raw_batched:.2f}x")
 
-    log("\n3. The same commands without the ledger")
-    for title in list(variants)[1:]:
+    log("\n3. The same commands without the ledger (ledger overhead: how much faster they are)")
+    names = list(variants)
+    for title in names[1:3]:
         p_single, p_batch = med(single_rates[title]), med(batch_rates[title])
         log(f"   {title}:")
         log(f"     single-mark commands: {p_single:8.0f} marks/s -> ledger overhead "
             f"{(p_single / single - 1) * 100:+.1f}%")
         log(f"     whole-lesson batches: {p_batch:8.0f} marks/s -> ledger overhead "
             f"{(p_batch / batch - 1) * 100:+.1f}%")
+    base_single, base_batch = med(single_rates[names[2]]), med(batch_rates[names[2]])
+    log(f"   the ledger's parts, each against \"{names[2]}\" (ADR 0017):")
+    for title in names[3:]:
+        p_single, p_batch = med(single_rates[title]), med(batch_rates[title])
+        log(f"   {title}:")
+        log(f"     single-mark commands: {p_single:8.0f} marks/s -> overhead "
+            f"{(base_single / p_single - 1) * 100:+.1f}%")
+        log(f"     whole-lesson batches: {p_batch:8.0f} marks/s -> overhead "
+            f"{(base_batch / p_batch - 1) * 100:+.1f}%")
+    sign_openssl, sign_sodium = raw_signing(2000)
+    log(f"   raw Ed25519 signing of one entry hash: cryptography (OpenSSL) "
+        f"{sign_openssl:6.0f}/s, libsodium (PyNaCl, what the service signs with) "
+        f"{sign_sodium:6.0f}/s = {sign_sodium / sign_openssl:.2f}x")
     for j_, *_ in list(variants.values())[1:]:
         j_.close()
 

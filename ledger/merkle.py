@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from ledger.encoding import ENTRY_TAG, HASH_SIZE, entry_bytes
@@ -388,6 +388,28 @@ class MerkleFrontier:
             created.append(Subtree(level, index >> level, h))
         stack.append(h)
         return MerkleFrontier(self.size + 1, tuple(stack)), created
+
+    def extend_many(self, leaf_hashes: Iterable[bytes]
+                    ) -> tuple[MerkleFrontier, list[Subtree]]:
+        """The frontier after appending `leaf_hashes` in order, and every complete
+        subtree they create, in creation order: exactly what `extend` returns leaf by
+        leaf, folded (one frontier built, not one per leaf). MerkleError (appending
+        nothing) unless every leaf hash is 32 bytes."""
+        hashes = [_check_hash(h, "leaf_hash") for h in leaf_hashes]
+        stack = list(self.hashes)
+        created: list[Subtree] = []
+        index = self.size
+        for h in hashes:
+            created.append(Subtree(0, index, h))
+            level = 0
+            while (index >> level) & 1:
+                h = _node(stack.pop(), h)
+                level += 1
+                created.append(Subtree(level, index >> level, h))
+            stack.append(h)
+            index += 1
+        _check_size(index)
+        return MerkleFrontier(index, tuple(stack)), created
 
     def append(self, leaf_hash: bytes) -> MerkleFrontier:
         """The frontier after appending `leaf_hash` (32 bytes, else MerkleError)."""

@@ -177,12 +177,12 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
         # inserted.
         self.sql_append = SQL(
             "WITH changed AS ("
-            "  SELECT 1 FROM unnest(%s::uuid[], %s::bigint[]) AS r(id, version)"
+            "  SELECT 1 FROM unnest(%b::uuid[], %b::bigint[]) AS r(id, version)"
             "  WHERE coalesce((SELECT max(originator_version) FROM {s}.{e}"
             "                  WHERE originator_id = r.id), 0) <> r.version LIMIT 1),"
             " ev AS ("
             "  INSERT INTO {s}.{e} (originator_id, originator_version, topic, state)"
-            "  SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[])"
+            "  SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[])"
             "  WHERE NOT EXISTS (SELECT 1 FROM changed)"
             "  RETURNING notification_id, originator_id, originator_version),"
             " lg AS ("
@@ -190,15 +190,15 @@ class LedgeredPostgresRecorder(PostgresApplicationRecorder):
             "   entry_hash, key_id, signature)"
             "  SELECT l.position, ev.notification_id, l.prev_hash, l.event_digest,"
             "   l.entry_hash, l.key_id, l.signature"
-            "  FROM unnest(%s::bigint[], %s::uuid[], %s::bigint[], %s::bytea[], %s::bytea[],"
-            "   %s::bytea[], %s::text[], %s::bytea[]) AS l(position, originator_id,"
+            "  FROM unnest(%b::bigint[], %b::uuid[], %b::bigint[], %b::bytea[], %b::bytea[],"
+            "   %b::bytea[], %b::text[], %b::bytea[]) AS l(position, originator_id,"
             "   originator_version, prev_hash, event_digest, entry_hash, key_id, signature)"
             "  JOIN ev USING (originator_id, originator_version)"
             "  RETURNING position, notification_id),"
             # The complete subtrees these entries create (ADR 0011), only if they went in.
             " mk AS ("
             "  INSERT INTO {s}.merkle_nodes (level, idx, hash)"
-            "  SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::bytea[])"
+            "  SELECT * FROM unnest(%b::smallint[], %b::bigint[], %b::bytea[])"
             "  WHERE EXISTS (SELECT 1 FROM lg)),"
             # Every inserted event has its ledger row, or the statement fails (division
             # by zero) and the transaction writes nothing.

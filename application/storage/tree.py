@@ -49,15 +49,14 @@ def extend(chain_id: str, frontier: ledger.MerkleFrontier, rows: Iterable[LeafRo
     """The frontier after appending the entries `rows` (in position order, the first at
     frontier.size + 1), and every complete subtree they create (what the store adds).
     TreeIncomplete if a row is not at the next position."""
-    created: list[ledger.Subtree] = []
-    for position, prev_hash, digest in rows:
-        if int(position) != frontier.size + 1:
+    leaves = []
+    for expected, (position, prev_hash, digest) in enumerate(rows, frontier.size + 1):
+        if int(position) != expected:
             raise TreeIncomplete(f"ledger position {position} does not follow the tree of "
-                                 f"size {frontier.size}")
-        frontier, new = frontier.extend(ledger.chain_leaf_hash(
-            chain_id, int(position), bytes(prev_hash), bytes(digest)))
-        created.extend(new)
-    return frontier, created
+                                 f"size {expected - 1}")
+        leaves.append(ledger.chain_leaf_hash(chain_id, expected, bytes(prev_hash),
+                                             bytes(digest)))
+    return frontier.extend_many(leaves)
 
 
 def columns(subtrees: Sequence[ledger.Subtree]) -> tuple[list[int], list[int], list[bytes]]:

@@ -235,6 +235,28 @@ def test_a_million_entry_tree_needs_o_log_n_lookups() -> None:
         assert len(calls) <= 2 * n.bit_length()  # 40
 
 
+@given(start=st.integers(min_value=0, max_value=40), count=st.integers(min_value=0,
+                                                                      max_value=40))
+def test_extending_by_many_leaves_equals_extending_leaf_by_leaf(start: int,
+                                                                count: int) -> None:
+    d = leaves(start + count)
+    frontier = merkle.MerkleFrontier()
+    for h in d[:start]:
+        frontier = frontier.append(h)
+    one_by_one, created = frontier, []
+    for h in d[start:]:
+        one_by_one, new = one_by_one.extend(h)
+        created += new
+    assert frontier.extend_many(d[start:]) == (one_by_one, created)
+    assert one_by_one.root() == ref_mth(d)
+
+
+@pytest.mark.parametrize("bad", [bytes(31), bytes(33), "0" * 32, None])
+def test_extending_by_many_leaves_refuses_a_malformed_hash(bad: object) -> None:
+    with pytest.raises(ledger.MerkleError):
+        merkle.MerkleFrontier().extend_many([bytes(32), bad])  # type: ignore[list-item]
+
+
 def test_a_frontier_rejects_a_wrong_number_of_hashes() -> None:
     with pytest.raises(ledger.MerkleError):
         merkle.MerkleFrontier(3, (bytes(32),))
