@@ -5,9 +5,10 @@ Prints: marks/s through the application layer (single-mark commands, whole-lesso
 batches) beside raw psycopg inserts of rows of the same size (single-row commits with and
 without a table lock, batched); the same commands on plain eventsourcing without the
 ledger (the ledger's overhead), and on the ledger with OpenSSL signatures and with no
-signature at all (ADR 0017); raw Ed25519 signing with OpenSSL and libsodium; ledger verify entries/s beside raw SHA-256 + Ed25519
-verify; mark-command latency early in the year and after a year of lessons; verify's
-peak memory at two chain lengths; two institutions written in parallel vs one."""
+signature at all; the ledger's parts, server and Python (ADR 0017); raw Ed25519 signing
+with OpenSSL and libsodium; ledger verify entries/s beside raw SHA-256 + Ed25519 verify;
+mark-command latency early in the year and after a year of lessons; verify's peak memory
+at two chain lengths; two institutions written in parallel vs one."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ from application.storage.directory import InstitutionEntry
 from application.storage.layout import EVENTS_TABLE, schema_of
 from application.storage.postgres import LedgeredPostgresRecorder
 from application.store import InstitutionStore
-from benchmarks import http, proofs, year
+from benchmarks import http, ledger_parts, proofs, year
 from domain.institution import Institution
 from domain.values import MarkValue, OrderRef, Role
 
@@ -405,6 +406,7 @@ def run(ej: Ejournal) -> int:
             f"{(base_single / p_single - 1) * 100:+.1f}%")
         log(f"     whole-lesson batches: {p_batch:8.0f} marks/s -> overhead "
             f"{(base_batch / p_batch - 1) * 100:+.1f}%")
+    ledger_parts.run(PG_URL, log, UnsignedSigner(PRIVATE), PRIVATE)
     sign_openssl, sign_sodium = raw_signing(2000)
     log(f"   raw Ed25519 signing of one entry hash: cryptography (OpenSSL) "
         f"{sign_openssl:6.0f}/s, libsodium (PyNaCl, what the service signs with) "
