@@ -133,11 +133,15 @@ def create_app(ejournal: Ejournal, *, projections: bool = False) -> FastAPI:
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, object]:
-        """Liveness and the projection runners: how many run, how many stopped on an
-        event they could not apply (details: `ejournal projections status`)."""
+        """Liveness; how many institutions are under the integrity alarm (status
+        `integrity_alarm`: they answer 423 until an administrator has looked, ADR 0009);
+        the projection runners: how many run, how many stopped on an event they could
+        not apply (details: `ejournal projections status`)."""
         active = list(runners.runners.values())
         stopped = sum(1 for r in active if r.models.error is not None)
-        return {"status": "degraded" if stopped else "ok",
+        alarms = len(ejournal.alarmed())
+        status = "integrity_alarm" if alarms else "degraded" if stopped else "ok"
+        return {"status": status, "integrity_alarms": alarms,
                 "projections": {"running": sum(1 for r in active if r.is_alive()),
                                 "stopped": stopped}}
 

@@ -274,7 +274,8 @@ def cmd_ledger_verify(args: argparse.Namespace, settings: Settings) -> int:
                 assert f is not None
                 print(f"{slug}: FAILED at position {f.position}: {f.kind.value}: {f.detail}")
         if against is not None:
-            failed = not _verify_against(ejournal, slugs[0], *against) or failed
+            failed = not _verify_against(ejournal, slugs[0], *against,
+                                         log_failed=failed) or failed
     finally:
         ejournal.close()
     return 1 if failed else 0
@@ -309,8 +310,10 @@ def _verifier_keys(values: Sequence[str]) -> list[ledger.NoteVerifier]:
 
 
 def _verify_against(ejournal: Ejournal, slug: str, note: str,
-                    verifiers: list[ledger.NoteVerifier]) -> bool:
-    """The current log extends the auditor's checkpoint (consistency proof, ADR 0011)."""
+                    verifiers: list[ledger.NoteVerifier], *, log_failed: bool = False) -> bool:
+    """The current log extends the auditor's checkpoint (consistency proof, ADR 0011).
+    With `log_failed` (the log's own verification failed above), a stored tree that
+    extends it is said to be only that: nothing is OK."""
     try:
         checkpoint = ejournal.verify_against(slug, note, verifiers)
     except ledger.NoteError as error:
@@ -318,6 +321,11 @@ def _verify_against(ejournal: Ejournal, slug: str, note: str,
         return False
     except NotExtended as error:
         print(f"FAILED: {error}")
+        return False
+    if log_failed:
+        print(f"{slug}: NOT VERIFIED against the checkpoint {checkpoint.origin} of size "
+              f"{checkpoint.size}: the stored Merkle tree extends it, but the log itself "
+              "failed verification (above)")
         return False
     print(f"{slug}: OK the log extends the checkpoint {checkpoint.origin} of size "
           f"{checkpoint.size}")

@@ -103,10 +103,15 @@ class Audit:
         except tree.TreeIncomplete as error:
             self._alarm(slug, 1, f"merkle_nodes: {error}")
 
-    @staticmethod
-    def _alarm(slug: str, position: int, detail: str) -> NoReturn:
-        raise IntegrityAlarm(slug, ledger.Failure(max(position, 1),
-                                                  ledger.FailureKind.CHANGED, detail))
+    def _alarm(self, slug: str, position: int, detail: str) -> NoReturn:
+        """The integrity alarm of the institution — raised in its chain guard, so that
+        what the 423 says holds: the process serves nothing of it until an administrator
+        has looked (logged CRITICAL) — and raised here."""
+        failure = ledger.Failure(max(position, 1), ledger.FailureKind.CHANGED, detail)
+        guard = self.ejournal.journal(slug).store.chain.guard
+        if guard is not None:
+            guard.alarm(failure)
+        raise IntegrityAlarm(slug, failure)
 
     def checkpoint(self, actor: Actor) -> str:
         """The latest checkpoint, as a signed note: a new one is signed first if the tree
@@ -120,8 +125,7 @@ class Audit:
         try:
             return self.ejournal.checkpoint(slug)
         except (CheckpointRefused, tree.TreeIncomplete) as error:
-            raise IntegrityAlarm(slug, ledger.Failure(
-                position, ledger.FailureKind.CHANGED, str(error))) from None
+            self._alarm(slug, position, str(error))
 
     def checkpoints(self, actor: Actor, after_size: int = 0,
                     limit: int = CHECKPOINTS_PAGE) -> list[CheckpointRecord]:

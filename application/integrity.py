@@ -211,8 +211,18 @@ class ChainGuard:
     def require_head(self, position: int, entry_hash: bytes) -> None:
         """Raises ChainMoved unless (position, entry_hash) is the verified head: a writer
         chains only onto a head the guard has verified."""
-        if not self.at_head(position, entry_hash):
-            raise ChainMoved
+        if self.at_head(position, entry_hash):
+            return
+        head = self.head
+        if head is not None and head.position == position:
+            # Positions are unique and a committed entry never changes: a stored head
+            # with another hash than the verified one is a ledger row altered in place.
+            self._raise(ledger.Failure(position, ledger.FailureKind.CHANGED,
+                                       f"the stored entry hash at the head {position} is "
+                                       f"{_hex(entry_hash)}, the verified chain's is "
+                                       f"{head.entry_hash.hex()}: the ledger row was "
+                                       "altered"))
+        raise ChainMoved
 
     def alarm(self, failure: ledger.Failure) -> None:
         """Raises the alarm for a failure found outside the follow — junk Merkle nodes
@@ -346,3 +356,7 @@ class ChainGuard:
 
 def _uuid(value: UUID | str) -> UUID:
     return value if isinstance(value, UUID) else UUID(value)
+
+
+def _hex(value: object) -> str:
+    return value.hex() if isinstance(value, bytes | bytearray) else repr(value)

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from application.integrity import IntegrityAlarm
 from application.storage.readmodel_sql import Dialect
 from application.store import InstitutionStore
 from projections.tables import TABLES, Change, changes_for
@@ -31,6 +32,7 @@ log = logging.getLogger("ejournal.projections")
 # the existing tables — every change is idempotent, so they end as a rebuild would.
 NAME = "read_models/3"
 PAGE = 2000
+ALARM_PAUSE = 30.0  # seconds between checks of an institution under the integrity alarm
 REBUILD_PAGE = 10_000  # a rebuild writes tables nobody reads yet: fewer, larger commits
 TRACKING = "rm_tracking"
 
@@ -212,9 +214,18 @@ class ProjectionRunner(threading.Thread):
         models.store.committed.append(self._wake.set)
 
     def run(self) -> None:
+        alarmed = False
         while not self._stop_event.is_set():
             try:
                 self.models.catch_up()
+                alarmed = False
+            except IntegrityAlarm as alarm:
+                # Logged CRITICAL where it was raised; said once here, then checked again
+                # only every ALARM_PAUSE seconds (an administrator's work, not a retry).
+                if not alarmed:
+                    log.error("projection of %s paused: %s", self.models.store.slug, alarm)
+                    alarmed = True
+                self._stop_event.wait(ALARM_PAUSE)
             except Exception:
                 if self.models.error is not None:
                     return  # poison: stopped, visible in status

@@ -255,6 +255,15 @@ class Ejournal:
         if journal is not None:
             journal.close()
 
+    def alarmed(self) -> list[str]:
+        """The institutions open in this process whose chain guard raised the integrity
+        alarm (ADR 0009): they serve nothing until an administrator has looked."""
+        with self._lock:
+            journals = list(self._journals.values())
+        return sorted(j.slug for j in journals
+                      if j.store.chain.guard is not None
+                      and j.store.chain.guard.failure is not None)  # type: ignore[attr-defined]
+
     @property
     def signer(self) -> ledger.Signer | None:
         """The active signing key now (None in a read-only deployment)."""
@@ -637,30 +646,19 @@ def extends(reader: ChainReader, old_size: int, old_root: bytes, size: int,
 
 
 def tree_matches(reader: ChainReader, chain_id: str) -> ledger.Failure | None:
-    """Recomputes the root from every ledger row (streaming, flat memory) and compares
-    it with the root of the stored tree: None if they agree, or the tree is not built
-    yet; a Failure otherwise."""
+    """Recomputes every node of the Merkle tree from the ledger rows (streaming, flat
+    memory) and compares it with the stored one — proofs and receipts are served from
+    them: None if all agree, or the tree is not built yet; else the first node absent
+    or changed, named, and nodes past the chain as inserted."""
     size, leaves = reader.tree_size()
     if reader.nodes_beyond(size, 1):
         return ledger.Failure(size + 1, ledger.FailureKind.INSERTED,
                               _junk_nodes(reader, size))
     if leaves == 0 and size > 0:
         return None  # a chain older than merkle_nodes, not appended to since
-    frontier = ledger.MerkleFrontier()
-    for e in reader.entries():  # type: ignore[attr-defined]
-        frontier = frontier.append(ledger.chain_leaf_hash(
-            chain_id, e.position, e.prev_hash, e.event_digest))
-    try:
-        stored = tree.from_store(lambda st: ledger.root_hash_from(leaves, st),
-                                 reader.subtrees)
-    except tree.TreeIncomplete as error:
-        return ledger.Failure(size, ledger.FailureKind.MISSING, f"merkle_nodes: {error}")
-    if leaves != frontier.size or stored != frontier.root():
-        return ledger.Failure(min(leaves, frontier.size) + 1, ledger.FailureKind.CHANGED,
-                              f"the stored Merkle tree ({leaves} leaves, root "
-                              f"{stored.hex()}) is not the chain's ({frontier.size} "
-                              f"entries, root {frontier.root().hex()})")
-    return None
+    rows = ((e.position, e.prev_hash, e.event_digest)
+            for e in reader.entries())  # type: ignore[attr-defined]
+    return tree.first_difference(chain_id, rows, reader.subtrees)
 def _junk_nodes(reader: ChainReader, size: int) -> str:
     """Names the merkle_nodes rows that no tree of the chain's `size` entries has."""
     junk = reader.nodes_beyond(size, 4)

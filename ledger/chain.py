@@ -164,7 +164,9 @@ def verify(
        all is CHANGED.
        A validly signed entry must be signed by the key in force (`ledger.rotation`):
        otherwise, or if it is a malformed announcement, it is WRONG_KEY. A key announced
-       by the key in force is trusted from the next entry on, in the ring or not.
+       by the key in force is trusted from the next entry on, in the ring or not. The
+       row's stored prev hash, event digest and entry hash must then equal h, d and e
+       (writers, proofs and links-only verification read them): else CHANGED.
     e. Otherwise the stored (untrusted) values diagnose: d != stored digest: REORDERED
        if locate_digest(d) names another position q (the event signed at q stands at
        p), else CHANGED. Else if the stored entry hash recomputes from the stored prev
@@ -242,6 +244,9 @@ def verify(
             p, entry.key_id, entry.event.topic, entry.event.state)
         if wrong is not None:
             return stop(Failure(p, FailureKind.WRONG_KEY, wrong))
+        altered = stored_values_differ(entry, head.entry_hash, digest, h)
+        if altered is not None:
+            return stop(Failure(p, FailureKind.CHANGED, altered))
         if schedule.in_force not in ring:
             ring = ring.including(schedule.announced)
         head = ChainHead(p, h)
@@ -261,6 +266,21 @@ def verify(
                                 f"rewritten since the published head {want}: calculated "
                                 f"{published.hex()} at that position"))
     return VerifyReport(True, head.position - base, head, None, schedule)
+
+
+def stored_values_differ(entry: StoredEntry, prev_hash: bytes, digest: bytes,
+                         calculated: bytes) -> str | None:
+    """Whether the row's stored prev hash, event digest or entry hash differ from the
+    values recomputed for a signed, intact entry (what writers, proofs and links-only
+    verification read): a description naming the column, else None."""
+    for name, stored, value in (("prev hash", entry.prev_hash, prev_hash),
+                                ("event digest", entry.event_digest, digest),
+                                ("entry hash", entry.entry_hash, calculated)):
+        if stored != value:
+            return (f"the stored {name} {_hex(stored)} is not the recomputed "
+                    f"{value.hex()}: the ledger row was altered (its event and signature "
+                    "are intact)")
+    return None
 
 
 def _diagnose(chain_id: str, p: int, prev: bytes, calculated: bytes, entry: StoredEntry,

@@ -35,6 +35,7 @@ from ledger.chain import (
     FailureKind,
     StoredEntry,
     VerifyReport,
+    stored_values_differ,
     verify,
 )
 from ledger.encoding import (
@@ -142,6 +143,9 @@ def verify_parallel(
             if schedule.wrong_key(p, entry.key_id) or schedule.signed(
                     p, entry.key_id, entry.event.topic, entry.event.state):
                 stop = Failure(p, FailureKind.WRONG_KEY, "")
+                break
+            if stored_values_differ(entry, head.entry_hash, digest, h) is not None:
+                stop = Failure(p, FailureKind.CHANGED, "")
                 break
             for kid in schedule.announced.keys() - raw_keys.keys():
                 raw_keys[kid] = schedule.announced[kid]

@@ -169,24 +169,45 @@ class FollowRow:
 
 def content_of(originator_id: UUID | str, version: int, topic: str, state: bytes | str
                ) -> ledger.EventContent:
-    """The event row as ledger content. Tolerates what a tampered row may hold (state
-    stored as text), so verification reports a mismatch instead of crashing."""
-    oid = originator_id if isinstance(originator_id, UUID) else UUID(originator_id)
-    data = state.encode("utf-8") if isinstance(state, str) else bytes(state)
-    return ledger.EventContent(
-        originator_id=oid.bytes, originator_version=int(version), topic=str(topic), state=data
-    )
+    """The event row as ledger content. Tolerates whatever a tampered row may hold
+    (state stored as text or NULL, an id that is no UUID, a version that is no number):
+    such a value becomes one that cannot verify, so verification reports the position
+    instead of crashing."""
+    if isinstance(originator_id, UUID):
+        oid = originator_id.bytes
+    else:
+        try:
+            oid = UUID(str(originator_id)).bytes
+        except ValueError:
+            oid = b""  # not 16 bytes: the event row is malformed (changed)
+    try:
+        number = int(version)
+    except (TypeError, ValueError):
+        number = -1  # out of range: the event row is malformed (changed)
+    return ledger.EventContent(originator_id=oid, originator_version=number,
+                               topic=str(topic), state=_blob(state))
+
+
+def _blob(value: object) -> bytes:
+    """A stored binary value as bytes; text as its UTF-8 bytes; anything else (NULL, a
+    number) as no bytes — a value that cannot verify, never a crash."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass")
+    return b""
 
 
 def stored_entry(row: tuple) -> ledger.StoredEntry:  # type: ignore[type-arg]
     """Row: position, prev_hash, event_digest, entry_hash, key_id, signature,
     originator_id, originator_version, topic, state (the last four None when the
-    event row is gone)."""
+    event row is gone). Tampered values are kept as values that cannot verify."""
     position, prev, digest, entry_hash, key_id, signature, oid, version, topic, state = row
     event = None if oid is None else content_of(oid, version, topic, state)
     return ledger.StoredEntry(
-        position=int(position), prev_hash=bytes(prev), event_digest=bytes(digest),
-        entry_hash=bytes(entry_hash), key_id=key_id, signature=bytes(signature), event=event,
+        position=int(position), prev_hash=_blob(prev), event_digest=_blob(digest),
+        entry_hash=_blob(entry_hash), key_id=key_id if isinstance(key_id, str) else repr(key_id),
+        signature=_blob(signature), event=event,
     )
 
 

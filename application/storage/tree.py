@@ -83,6 +83,45 @@ def build(chain_id: str, leaves: int, lookup: Callable[[list[Key]], Mapping[Key,
         insert(created)
 
 
+def first_difference(chain_id: str, rows: Iterable[LeafRow],
+                     lookup: Callable[[list[Key]], Mapping[Key, bytes]],
+                     page: int = BUILD_PAGE) -> ledger.Failure | None:
+    """Every complete subtree of the chain whose ledger rows are `rows` (in position
+    order from 1), recomputed and compared with the stored merkle_nodes, `page` rows at
+    a time (one batched read per page, flat memory): the first node that is absent
+    (MISSING) or holds another hash (CHANGED), at the last position it covers; None if
+    every node is the chain's. Proofs and receipts are served from these nodes."""
+    frontier = ledger.MerkleFrontier()
+
+    def check(batch: list[LeafRow]) -> ledger.Failure | None:
+        nonlocal frontier
+        frontier, created = extend(chain_id, frontier, batch)
+        found = lookup([(s.level, s.index) for s in created])
+        for node in created:
+            stored = found.get((node.level, node.index))
+            if stored is not None and bytes(stored) == node.hash:
+                continue
+            position = (node.index + 1) << node.level
+            name = f"merkle_nodes (level {node.level}, index {node.index})"
+            if stored is None:
+                return ledger.Failure(position, ledger.FailureKind.MISSING,
+                                      f"{name} is absent: the chain's is {node.hash.hex()}")
+            return ledger.Failure(position, ledger.FailureKind.CHANGED,
+                                  f"{name} holds {bytes(stored).hex()}, the chain's is "
+                                  f"{node.hash.hex()}")
+        return None
+
+    batch: list[LeafRow] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= page:
+            failure = check(batch)
+            if failure is not None:
+                return failure
+            batch = []
+    return check(batch) if batch else None
+
+
 def from_store(compute: Callable[[Callable[[int, int], bytes]], T],
                fetch: Callable[[list[Key]], Mapping[Key, Any]]) -> T:
     """`compute(subtree)` — a `ledger.*_from` function with its sizes bound — with every

@@ -6,9 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from uuid import uuid4
 
+import pytest
 from fastapi.testclient import TestClient
 
+import ledger
 from api.app import create_app
+from application.integrity import IntegrityAlarm
 from application.service import Ejournal
 from tests.api.conftest import Api, make_api
 from tests.application.rawdb import RawDb
@@ -173,12 +176,24 @@ def test_serving_keeps_the_read_models_of_the_institutions_in_use_current(api: A
                                json={"student_id": str(api.school.students[0]), "value": "5"})
         assert response.status_code == 201
         assert client.get("/health").json() == {
-            "status": "ok", "projections": {"running": 1, "stopped": 0}}
+            "status": "ok", "integrity_alarms": 0,
+            "projections": {"running": 1, "stopped": 0}}
         models = api.school.journal.read_models
         deadline = time.monotonic() + 5
         while not models.query("SELECT 1 FROM {marks}") and time.monotonic() < deadline:
             time.sleep(0.02)
         assert models.query("SELECT value FROM {marks}") == [{"value": "5"}]
+
+
+def test_health_reports_an_institution_under_the_integrity_alarm(api: Api) -> None:
+    guard = api.school.journal.store.chain.guard
+    assert guard is not None
+    with TestClient(create_app(api.ejournal)) as client:
+        assert client.get("/health").json()["status"] == "ok"
+        with pytest.raises(IntegrityAlarm):
+            guard.alarm(ledger.Failure(3, ledger.FailureKind.CHANGED, "a row altered"))
+        health = client.get("/health").json()
+        assert (health["status"], health["integrity_alarms"]) == ("integrity_alarm", 1)
 
 
 def test_serving_signs_a_checkpoint_of_each_institution_in_use_once_a_day(api: Api) -> None:

@@ -334,3 +334,21 @@ def test_verification_in_worker_processes_finds_what_one_process_finds(
     failed = ejournal.verify(marked.slug, keyring)
     assert not failed.ok
     assert ejournal.verify(marked.slug, keyring, workers=2) == failed
+
+
+def test_verify_against_says_nothing_is_ok_when_the_log_itself_fails(
+        cli: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    add_users(cli, 2)
+    _, note, _ = run(capsys, "ledger", "checkpoint", "--institution", cli)
+    kept = tmp_path / "checkpoint.txt"
+    kept.write_text(note, encoding="utf-8")
+    ejournal = service()
+    try:
+        raw = RawDb(ejournal, cli)
+    finally:
+        ejournal.close()
+    raw.run("UPDATE {events} SET state = ? WHERE {nid} = (SELECT notification_id FROM"
+            " {ledger} WHERE position = 3)", (b"{}",))
+    code, out, _ = run(capsys, "ledger", "verify", "--against", str(kept))
+    assert code == 1 and "FAILED at position 3" in out
+    assert "OK" not in out and "NOT VERIFIED against the checkpoint" in out

@@ -232,3 +232,33 @@ def test_closing_and_reopening_a_period_are_followed(school: School) -> None:
     rows = models.query("SELECT closed, reason FROM {closures}")
     assert [(int(r["closed"]), r["reason"]) for r in rows] == [(0, "Исправление ошибки")]
     assert snapshot(models) == rebuilt(models)
+
+
+def test_a_runner_under_the_integrity_alarm_says_so_once_and_pauses(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+    import threading
+    from types import SimpleNamespace
+
+    import ledger
+    from application.integrity import IntegrityAlarm
+
+    calls = threading.Semaphore(0)
+
+    def catch_up() -> None:
+        calls.release()
+        raise IntegrityAlarm("tamper", ledger.Failure(3, ledger.FailureKind.CHANGED, "x"))
+
+    models = SimpleNamespace(store=SimpleNamespace(slug="tamper", committed=[]),
+                             catch_up=catch_up, error=None)
+    monkeypatch.setattr(readmodels, "ALARM_PAUSE", 0.01)
+    runner = readmodels.ProjectionRunner(models, interval=0.01)  # type: ignore[arg-type]
+    with caplog.at_level(logging.INFO, "ejournal.projections"):
+        runner.start()
+        for _ in range(5):  # it keeps checking, paused between checks
+            assert calls.acquire(timeout=5)
+        runner.stop()
+        runner.join(5)
+    said = [r for r in caplog.records if r.name == "ejournal.projections"]
+    assert len(said) == 1 and said[0].exc_info is None
+    assert "paused" in said[0].getMessage()

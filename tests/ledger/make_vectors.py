@@ -100,8 +100,13 @@ def _broken(signer: ledger.Signer) -> list[dict]:  # type: ignore[type-arg]
 
     e = _stored(signer)
     e[2] = replace(e[2], prev_hash=bytes(32))
-    case("only entry 3's stored prev hash overwritten: stored hashes are untrusted and "
-         "unused when the recomputed chain verifies", e, None, None)
+    case("only entry 3's stored prev hash overwritten (event and signature intact): the "
+         "stored hashes must be the recomputed ones", e, "changed", 3)
+
+    e = _stored(signer)
+    e[1] = replace(e[1], entry_hash=bytes(32))
+    case("only entry 2's stored entry hash overwritten (event and signature intact)", e,
+         "changed", 2)
 
     e = _stored(signer)
     del e[1]

@@ -138,6 +138,10 @@ def verify(chain_id: str, entries: list[dict], public: dict[str, bytes],  # type
                     return "wrong_key", p
                 retired.add(in_force)
                 in_force, public[new[0]] = new
+            # The stored hashes must be the recomputed ones (readers use them).
+            if (e["prev_hash"], e["event_digest"], e["entry_hash"]) != (
+                    prev.hex(), d.hex(), h.hex()):
+                return "changed", p
             p, prev = p + 1, h
             continue
         stored_hash = bytes.fromhex(e["entry_hash"])

@@ -248,10 +248,15 @@ def test_malformed_stored_values_are_diagnosed_without_raising(field: str,
     assert position == 2 and kind in (FailureKind.CHANGED, FailureKind.BAD_SIGNATURE)
 
 
-def test_a_stored_prev_hash_alone_is_untrusted_and_unused() -> None:
+@pytest.mark.parametrize("field", ["prev_hash", "event_digest", "entry_hash"])
+def test_a_stored_hash_altered_alone_is_a_changed_row(field: str) -> None:
+    # The event and its signature are intact, but writers, proofs and links-only
+    # verification read the stored hashes: the row is reported, not passed over.
     entries = stored(events(3))
-    entries[2] = replace(entries[2], prev_hash=bytes(32))
-    assert ledger.verify(CHAIN, entries, KEYRING).ok
+    entries[2] = replace(entries[2], **{field: bytes(32)})
+    report = ledger.verify(CHAIN, entries, KEYRING)
+    assert failure(report) == (FailureKind.CHANGED, 3)
+    assert "ledger row was altered" in report.failure.detail  # type: ignore[union-attr]
 
 
 # Any flipped byte -----------------------------------------------------------------------

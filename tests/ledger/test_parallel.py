@@ -44,6 +44,10 @@ def tampered(kind: str) -> list[ledger.StoredEntry]:
         entries[66] = replace(entries[66], event=None)
     elif kind == "last entry":
         entries[-1] = with_state(entries[-1], b"forged")
+    elif kind == "stored entry hash":  # the event and signature intact
+        entries[45] = replace(entries[45], entry_hash=bytes(32))
+    elif kind == "stored prev hash":
+        entries[12] = replace(entries[12], prev_hash=b"\x00")
     return entries
 
 
@@ -54,7 +58,8 @@ def test_parallel_verification_accepts_a_whole_chain() -> None:
 
 
 @pytest.mark.parametrize("kind", ["changed state", "bad signature", "unknown key", "missing",
-                                  "inserted", "swapped", "event gone", "last entry"])
+                                  "inserted", "swapped", "event gone", "last entry",
+                                  "stored entry hash", "stored prev hash"])
 def test_parallel_verification_names_what_the_sequential_verifier_names(kind: str) -> None:
     entries = tampered(kind)
     expected = sequential(entries)
