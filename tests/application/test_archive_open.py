@@ -195,3 +195,19 @@ def _member(path: Path, name: str) -> bytes:
     with zipfile.ZipFile(path) as z:
         root = z.namelist()[0].split("/", 1)[0] + "/"
         return z.read(root + name)
+
+
+def test_the_same_package_named_twice_opens_nothing(live: Live, tmp_path: Path) -> None:
+    package = live.export("2026/2027", tmp_path / "year.zip")
+    with pytest.raises(ArchiveNotOpened, match="указан дважды"):
+        open_packages([package, package], live.ring, tmp_path / "opened")
+    assert not (tmp_path / "opened").exists()
+
+
+def test_a_copy_of_the_same_package_opens_nothing(live: Live, tmp_path: Path) -> None:
+    package = live.export("2026/2027", tmp_path / "year.zip")
+    copy = tmp_path / "copy.zip"
+    copy.write_bytes(package.read_bytes())
+    with pytest.raises(ArchiveNotOpened, match="один и тот же архив"):
+        open_packages([package, copy], live.ring, tmp_path / "opened")
+    assert not (tmp_path / "opened").exists()
