@@ -8,7 +8,10 @@ Reads the export line by line and, from DIR, the `<key_id>.pub` files of the key
 DIR/KEYS lists (only those are trusted; see ledger.keys). Prints
 `OK <count> entries, head <position>:<hexhash>` and exits 0, or
 `FAILED at position <p>: <kind>: <detail>` and exits 1; exits 2 on a usage error or an
-unreadable file (message on stderr).
+unreadable file (message on stderr). `verify-receipt` prints `OK entry …` (exit 0) or
+`FAILED: <reason>` (exit 1) for any receipt it could read, forged or damaged (empty,
+truncated, binary, not canonical); exit 2 only for a usage error, a malformed --vkey or
+a file it cannot read.
 """
 
 from __future__ import annotations
@@ -98,17 +101,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _verify_receipt(path: Path, vkeys: list[str]) -> int:
+    """A receipt that cannot be read (no such file) or a malformed --vkey is a usage
+    error (2); a receipt that is read but does not verify — forged, or damaged: empty,
+    truncated, binary, non-canonical — is FAILED (1)."""
     try:
         verifiers = [parse_vkey(v) for v in vkeys]
         with path.open("rb") as stream:
             data = stream.read(MAX_RECEIPT_BYTES + 1)
+    except (LedgerError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
         receipt = open_receipt(data, verifiers)
     except NoteVerificationError as error:
         print(f"FAILED: {error}")
         return EXIT_FAILED
-    except (NoteFormatError, LedgerError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+    except (NoteFormatError, LedgerError) as error:
+        print(f"FAILED: not a valid receipt: {error}")
+        return EXIT_FAILED
     entry, checkpoint = receipt.entry, receipt.checkpoint
     event = entry.event
     try:
