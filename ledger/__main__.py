@@ -8,10 +8,13 @@ Reads the export line by line and, from DIR, the `<key_id>.pub` files of the key
 DIR/KEYS lists (only those are trusted; see ledger.keys). Prints
 `OK <count> entries, head <position>:<hexhash>` and exits 0, or
 `FAILED at position <p>: <kind>: <detail>` and exits 1; exits 2 on a usage error or an
-unreadable file (message on stderr). `verify-receipt` prints `OK entry …` (exit 0) or
-`FAILED: <reason>` (exit 1) for any receipt it could read, forged or damaged (empty,
-truncated, binary, not canonical); exit 2 only for a usage error, a malformed --vkey or
-a file it cannot read.
+unreadable file (message on stderr).
+
+`verify-archive` prints `OK <file>: log <origin> (institution <slug>), academic year
+<title>[, period …], entries <first>..<last>` (from the signed package.json).
+`verify-receipt` prints `OK entry …` (exit 0) or `FAILED: <reason>` (exit 1) for any
+receipt it could read, forged or damaged (empty, truncated, binary, not canonical);
+exit 2 only for a usage error, a malformed --vkey or a file it cannot read.
 """
 
 from __future__ import annotations
@@ -151,7 +154,8 @@ def _verify_archive(path: Path, keys: Path | None, vkeys: list[str],
     for fact in report.facts:
         print(fact)
     if report.ok and (report.pinned or trust_package_keys):
-        print(f"OK {path.name}" + ("" if report.pinned else " (keys not pinned)"))
+        print(f"OK {path.name}: {report.scope()}"
+              + ("" if report.pinned else " (keys not pinned)"))
         return EXIT_OK
     if report.ok:
         print(f"NOT AUTHENTICATED {path.name}: intact, but signed only by the keys it "

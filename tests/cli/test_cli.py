@@ -175,7 +175,9 @@ def test_archive_export_writes_a_package_that_archive_verify_accepts(
     printed = capsys.readouterr().out
     assert str(out) in printed and "ejournal.example/demo" in printed
     assert main(["archive", "verify", str(out), "--keys", str(env / "keys")]) == 0
-    assert capsys.readouterr().out.strip().endswith(f"OK {out.name}")
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith(
+        f"OK {out.name}: log ejournal.example/demo (institution demo), academic year "
+        f"{title}, entries 1..")
     out.write_bytes(out.read_bytes()[:-100])  # cut short
     assert main(["archive", "verify", str(out)]) == 1
 
