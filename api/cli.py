@@ -190,7 +190,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+MAX_VERIFY_WORKERS = 64  # more processes than this only add start-up and memory
+
+
 def cmd_ledger_verify(args: argparse.Namespace, settings: Settings) -> int:
+    if not 1 <= args.workers <= MAX_VERIFY_WORKERS:
+        print(f"Ошибка: --workers: ожидается число процессов от 1 до {MAX_VERIFY_WORKERS}, "
+              f"а не {args.workers}.", file=sys.stderr)
+        return 2
     keys = Path(args.keys) if args.keys else settings.key_dir
     try:
         keyring = ledger.KeyRing.from_directory(keys)
@@ -568,8 +575,10 @@ def parser() -> argparse.ArgumentParser:
     verify.add_argument("--verifier-key", action="append", metavar="KEY",
                         help="ключ проверки контрольной точки (ejournal ledger verifier-key); "
                              "по умолчанию ключи из --keys под именем журнала")
-    verify.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="процессов для проверки подписей (по умолчанию — ядер)")
+    verify.add_argument("--workers", type=int,
+                        default=min(os.cpu_count() or 1, MAX_VERIFY_WORKERS),
+                        help="процессов для проверки подписей, от 1 до "
+                             f"{MAX_VERIFY_WORKERS} (по умолчанию — ядер)")
     verify.add_argument("--links-only", action="store_true",
                         help="без подписи каждой записи: хеши, связи и корень дерева против "
                              "последней подписанной контрольной точки (быстро)")
@@ -682,10 +691,12 @@ def cmd_archive_open(args: argparse.Namespace, settings: Settings) -> int:
     """Loads the packages into a new read-only instance (if given) and serves it."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from application.archive_open import open_instance, open_packages
+    from application.archive_open import open_instance, open_packages, opened
 
     directory = Path(args.dir)
-    if args.files:
+    if not args.files:
+        opened(directory)  # ArchiveNotOpened (exit 2) if nothing was opened there
+    else:
         if args.vkey:
             keys = ledger.archive.keyring_of(_verifier_keys(args.vkey))
         elif args.keys:
@@ -924,9 +935,9 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
     except BackupRefused as refused:
         print(f"Восстановление отклонено: {refused.message}", file=sys.stderr)
         return 1
-    except FileNotFoundError as error:
+    except FileNotFoundError as error:  # bad input, as any file that cannot be read
         print(f"Восстановление отклонено: нет файла {error.filename}", file=sys.stderr)
-        return 1
+        return 2
     except psycopg.errors.InsufficientPrivilege as error:
         print(f"Восстановление отклонено: нужна роль владельца схем "
               f"(EJOURNAL_OWNER_DATABASE_URL): {error}", file=sys.stderr)

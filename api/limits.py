@@ -12,6 +12,10 @@ in memory before the 401. This pure ASGI middleware runs first. For a request wi
 3. counts the bytes of the body as the route reads it (chunked bodies declare no length)
    and stops the request with 413 as soon as the count passes MAX_BODY_BYTES.
 
+On a read-only deployment (an opened archive, ADR 0014) every request but GET, HEAD and
+OPTIONS, with a body or without, is authenticated the same way and then answered 403
+`read_only` — never read, validated or routed.
+
 The session it authenticated is kept in the request's state (SESSION_KEY); the route's
 dependency (api.deps) uses it rather than authenticating the same token twice. Requests
 without a body go straight to the routes, whose dependency authenticates them.
@@ -24,7 +28,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.problems import integrity_alarm, malformed, not_authenticated, too_large
+from api.problems import integrity_alarm, malformed, not_authenticated, read_only, too_large
 from application.integrity import IntegrityAlarm
 from application.service import Unauthenticated
 
@@ -41,6 +45,7 @@ from application.service import Unauthenticated
 # body from the OpenAPI schemas and checks it fits (an unbounded string or list fails it).
 MAX_BODY_BYTES = 128 * 1024
 SESSION_KEY = "ejournal_session"
+READING_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class BodyTooLarge(HTTPException):
@@ -72,7 +77,11 @@ class BodyGuard:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        if not carries_body(headers):
+        # A read-only deployment (an opened archive) refuses every write as such, before
+        # its body is read or validated (with or without one), once the token is known.
+        writes_to_read_only = (scope["method"] not in READING_METHODS
+                               and scope["app"].state.ejournal.read_only)
+        if not carries_body(headers) and not writes_to_read_only:
             await self.app(scope, receive, send)
             return
         token = bearer_token(headers)
@@ -88,6 +97,9 @@ class BodyGuard:
             response = integrity_alarm(alarm)
             response.headers["Connection"] = "close"
             await response(scope, receive, send)
+            return
+        if writes_to_read_only:
+            await self.refuse(scope, receive, send, 403)
             return
         scope.setdefault("state", {})[SESSION_KEY] = (token, session)
         declared = headers.get("content-length")
@@ -129,6 +141,8 @@ class BodyGuard:
             response = not_authenticated()
         elif status == 413:
             response = too_large(self.max_bytes)
+        elif status == 403:
+            response = read_only()
         else:
             response = malformed("Неверный заголовок Content-Length.")
         response.headers["Connection"] = "close"

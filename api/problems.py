@@ -210,6 +210,13 @@ def not_authenticated() -> JSONResponse:
                    "Нужен действующий токен доступа (заголовок Authorization: Bearer …).")
 
 
+def read_only() -> JSONResponse:
+    """A write to a deployment without signing keys (an opened archive, ADR 0014): the
+    same problem as the command's own refusal (ReadOnlyJournal)."""
+    return problem(403, "read_only", "Журнал только для чтения",
+                   "Журнал открыт только для чтения (архив): запись в него невозможна.")
+
+
 def too_large(limit: int) -> JSONResponse:
     return problem(413, "body_too_large", "Слишком большой запрос",
                    f"Тело запроса больше {limit} байт.")

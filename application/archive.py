@@ -425,7 +425,10 @@ def guide(package: dict[str, Any], entry: ledger.StoredEntry, chain_id: str,
 запись (хеш события, связь с предыдущей, подпись), корень дерева Меркла против
 контрольной точки, связь с цепочкой до архива и состояние журнала каждой ведомости —
 ключами, которые вы указали. Код выхода 0 — всё верно, 1 — найдено нарушение (указаны
-файл, номер записи и что не так) или ключ не указан (NOT AUTHENTICATED).
+файл, номер записи и что не так) или ключ не указан (NOT AUTHENTICATED). Строка `OK`
+называет, что проверено, по подписанному `package.json`: журнал (log), организацию,
+учебный год (и период), записи — сверьте их с тем, что вы ожидали получить; каталог
+внутри архива должен им соответствовать.
 
 Смена ключа подписи (ADR 0016): `keys/rotations.jsonl` — каждое объявление нового
 ключа в цепочке (запись, подписанная прежним ключом, с доказательством включения), а
@@ -484,7 +487,10 @@ It checks the manifest's signature and sums, the checkpoint's signature, every e
 (event digest, link, signature), the Merkle root against the checkpoint, the link to
 the chain before the package, and each statement's journal state, with the keys you
 give it. Exit 0: all holds; 1: a problem, named by file, entry and what (or NOT
-AUTHENTICATED without a key of yours).
+AUTHENTICATED without a key of yours). The `OK` line names what was verified, from the
+signed `package.json`: the log, the institution, the academic year (and period) and the
+entries — compare them with what you expected; the directory inside the ZIP must match
+them.
 
 Key rotations (ADR 0016): `keys/rotations.jsonl` holds every announcement of a new key in
 the chain (an entry signed by the key it replaces, with its inclusion proof), and

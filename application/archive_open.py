@@ -16,6 +16,7 @@ this instance, printed once when it is served; it reads all of that one journal.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import secrets
@@ -85,6 +86,22 @@ def _package(path: Path, keys: ledger.KeyRing | None) -> _Package:
                     int(meta["last_position"]), link)
 
 
+def _refuse_twice(paths: list[Path]) -> None:
+    """Each package once: the same file named twice (or by two paths) is refused."""
+    seen: dict[tuple[int, int], Path] = {}
+    for path in paths:
+        try:
+            st = path.stat()
+        except OSError:
+            continue  # the verifier names a file it cannot read
+        first = seen.setdefault((st.st_dev, st.st_ino), path)
+        if first is not path:
+            raise ArchiveNotOpened(f"Архив {path} указан дважды"
+                                   + (f" (это тот же файл, что {first})"
+                                      if first != path else "")
+                                   + ": каждый архив указывается один раз.")
+
+
 def _ordered(packages: list[_Package]) -> list[_Package]:
     """The packages in chain order, each taking over where the previous ends: one
     institution, the first from entry 1, no gap."""
@@ -92,6 +109,11 @@ def _ordered(packages: list[_Package]) -> list[_Package]:
     if len(ids) != 1:
         raise ArchiveNotOpened("Архивы разных организаций: открывается архив одной.")
     ordered = sorted(packages, key=lambda p: (p.first, p.last))
+    for a, b in itertools.pairwise(ordered):
+        if (a.first, a.last) == (b.first, b.last) and a.meta == b.meta:
+            raise ArchiveNotOpened(f"{a.path.name} и {b.path.name} — один и тот же архив "
+                                   f"(записи {a.first}–{a.last}): каждый архив указывается "
+                                   "один раз.")
     if ordered[0].first != 1:
         raise ArchiveNotOpened(f"Первый архив ({ordered[0].path.name}) начинается с записи "
                                f"{ordered[0].first}, не с первой: нужны архивы всех "
@@ -157,6 +179,7 @@ def open_packages(paths: Sequence[Path], keys: ledger.KeyRing | None, directory:
         raise ArchiveNotOpened("Не указан ни один архив.")
     if directory.exists() and any(directory.iterdir()):
         raise ArchiveNotOpened(f"Каталог {directory} не пуст: архив открывается в новом.")
+    _refuse_twice([Path(p) for p in paths])
     packages = []
     for i, path in enumerate(paths, 1):
         packages.append(_package(Path(path), keys))
@@ -266,14 +289,22 @@ def _tables(packages: list[_Package], chain_id: str, tell: Progress
     yield "ledger_checkpoints", checkpoint()
 
 
+def opened(directory: Path) -> dict[str, Any]:
+    """What was opened in `directory` (the institution, the packages); ArchiveNotOpened if
+    no archive was opened there."""
+    path = directory / OPENED
+    if not path.is_file():
+        raise ArchiveNotOpened(f"В каталоге {directory} нет открытого архива (откройте его: "
+                               "ejournal archive open АРХИВ… --dir КАТАЛОГ --vkey КЛЮЧ).")
+    facts: dict[str, Any] = json.loads(path.read_text())
+    return facts
+
+
 def open_instance(directory: Path) -> tuple[Ejournal, str]:
     """The read-only deployment of an opened archive, and a new reader token for it
     (shown once; it lives as long as this process). Its clock stands at the instant the
     last package was exported: what is "current" is the journal as archived."""
-    opened = directory / OPENED
-    if not opened.is_file():
-        raise ArchiveNotOpened(f"В каталоге {directory} нет открытого архива.")
-    facts = json.loads(opened.read_text())
+    facts = opened(directory)
     # The journal as it stood when the last package was exported: "today" is that day.
     as_of = datetime.fromisoformat(facts["exported_at"])
     slug = facts["slug"]

@@ -339,7 +339,14 @@ def restore(ejournal: Ejournal, path: Path, progress: Progress | None = None, *,
         with path.open("rb") as f:
             lines = _lines(f, size, digest)
             next(lines)  # the manifest, checked above
-            staging.load(_store_rows(_sections(lines), loaded, hints, progress))
+            try:
+                staging.load(_store_rows(_sections(lines), loaded, hints, progress))
+            except snapshot.RowRejected as rejected:  # a row twice, a key used twice
+                row = "" if rejected.row is None else f", строка {rejected.row}"
+                raise BackupCorrupt(
+                    f"Раздел «{rejected.table}» копии{row}: строка противоречит другой "
+                    f"строке раздела (повтор ключа: {rejected.detail}). Ничего не "
+                    "восстановлено.") from None
             if next(lines, None) is not None:
                 raise BackupCorrupt("После последнего раздела копии есть лишние строки.")
         if digest.hexdigest() != manifest.sha256:

@@ -104,6 +104,12 @@ class Ejournal:
         # the deployment writes nothing, so the token reads all of that one journal.
         self.archive_reader: tuple[str, str] | None = None
 
+    @property
+    def read_only(self) -> bool:
+        """A deployment without signing keys (an opened archive, verification): it writes
+        nothing — every command would be refused with `read_only`."""
+        return self.keys is None
+
     # Institutions ----------------------------------------------------------------------
     def create_institution(self, slug: str, name: str, timezone: str) -> UUID:
         check_slug(slug)

@@ -9,6 +9,12 @@ DIR/KEYS lists (only those are trusted; see ledger.keys). Prints
 `OK <count> entries, head <position>:<hexhash>` and exits 0, or
 `FAILED at position <p>: <kind>: <detail>` and exits 1; exits 2 on a usage error or an
 unreadable file (message on stderr).
+
+`verify-archive` prints `OK <file>: log <origin> (institution <slug>), academic year
+<title>[, period …], entries <first>..<last>` (from the signed package.json).
+`verify-receipt` prints `OK entry …` (exit 0) or `FAILED: <reason>` (exit 1) for any
+receipt it could read, forged or damaged (empty, truncated, binary, not canonical);
+exit 2 only for a usage error, a malformed --vkey or a file it cannot read.
 """
 
 from __future__ import annotations
@@ -98,17 +104,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _verify_receipt(path: Path, vkeys: list[str]) -> int:
+    """A receipt that cannot be read (no such file) or a malformed --vkey is a usage
+    error (2); a receipt that is read but does not verify — forged, or damaged: empty,
+    truncated, binary, non-canonical — is FAILED (1)."""
     try:
         verifiers = [parse_vkey(v) for v in vkeys]
         with path.open("rb") as stream:
             data = stream.read(MAX_RECEIPT_BYTES + 1)
+    except (LedgerError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
         receipt = open_receipt(data, verifiers)
     except NoteVerificationError as error:
         print(f"FAILED: {error}")
         return EXIT_FAILED
-    except (NoteFormatError, LedgerError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+    except (NoteFormatError, LedgerError) as error:
+        print(f"FAILED: not a valid receipt: {error}")
+        return EXIT_FAILED
     entry, checkpoint = receipt.entry, receipt.checkpoint
     event = entry.event
     try:
@@ -141,7 +154,8 @@ def _verify_archive(path: Path, keys: Path | None, vkeys: list[str],
     for fact in report.facts:
         print(fact)
     if report.ok and (report.pinned or trust_package_keys):
-        print(f"OK {path.name}" + ("" if report.pinned else " (keys not pinned)"))
+        print(f"OK {path.name}: {report.scope()}"
+              + ("" if report.pinned else " (keys not pinned)"))
         return EXIT_OK
     if report.ok:
         print(f"NOT AUTHENTICATED {path.name}: intact, but signed only by the keys it "

@@ -1,6 +1,8 @@
 """Year-end archive packages (ADR 0014): the format and its verifier.
 
-A package is one ZIP file whose members all sit under one directory, `<slug>-<year>/`:
+A package is one ZIP file whose members all sit under one directory, `<slug>-<year>/`
+(`<slug>-<year>-<period>/` for a period; the year's title with `/` as `_`), which must be
+the one the signed package.json names:
 
     VERIFY.md         how to verify, in Russian and English
     package.json      what the package holds: institution, chain id, log origin, the
@@ -27,10 +29,11 @@ A package is one ZIP file whose members all sit under one directory, `<slug>-<ye
 
 `verify_archive` checks, and names the first problem precisely (member, entry position,
 what): the manifest's signature and every member's hash, with no member unlisted; the
-checkpoint's signature; every entry's event digest, link and signature from the entry
-before the package; the Merkle root of the frontier and the entries against the
-checkpoint; the inclusion proof of the entry before the package; each statement's
-journal state (entry hash and Merkle root at its position, and the CSV's own footnote).
+directory the members sit in against package.json; the checkpoint's signature; every
+entry's event digest, link and signature from the entry before the package; the Merkle
+root of the frontier and the entries against the checkpoint; the inclusion proof of the
+entry before the package; each statement's journal state (entry hash and Merkle root at
+its position, and the CSV's own footnote).
 
 Trust: the keys given by the caller (an auditor's own copy), else the package's keys —
 reported as such, to be compared with the institution's published key. A key announced
@@ -153,6 +156,20 @@ class ArchiveReport:
     problem: Problem | None = None
     facts: list[str] = field(default_factory=list)
     pinned: bool = False
+    # What was verified, from the signed package.json (set once the manifest verifies):
+    origin: str | None = None  # the log's name (checkpoint origin)
+    institution: str | None = None  # its code (slug)
+    year: str | None = None  # the academic year's title, "2026/2027"
+    period: str | None = None  # a period package: "<number> «<title>»"; None: the year
+    first: int | None = None
+    last: int | None = None
+
+    def scope(self) -> str:
+        """`log <origin> (institution <slug>), academic year <title>[, period …], entries
+        <first>..<last>`: what an OK verdict is about."""
+        period = f", period {self.period}" if self.period else ""
+        return (f"log {self.origin} (institution {self.institution}), academic year "
+                f"{self.year}{period}, entries {self.first}..{self.last}")
 
 
 class _Failed(Exception):
@@ -328,10 +345,13 @@ def _verify(pkg: _Package, keys: KeyRing | None, report: ArchiveReport,
         if pkg.digest(name) != want:
             raise _fail(name, f"its SHA-256 is not the one {MANIFEST} lists")
     report.facts.append(f"manifest: {len(sums)} files, signed by {key_id}")
-    # 2. The checkpoint.
+    # 1b. The directory the members sit in is the one package.json (signed) names.
     origin = package.get("origin")
     if not isinstance(origin, str):
         raise _fail(PACKAGE, "'origin' is a string")
+    _check_root(pkg, package, report)
+    report.origin = origin
+    # 2. The checkpoint.
     try:
         checkpoint = open_checkpoint(pkg.small(CHECKPOINT), keys.note_verifiers(origin),
                                      origin=origin)
@@ -400,6 +420,7 @@ def _verify(pkg: _Package, keys: KeyRing | None, report: ArchiveReport,
             previous_leaf, first - 2, last, previous_proof, checkpoint.root):
         raise _fail(LINK, "the inclusion proof of the entry before the package does not "
                           "verify", first - 1)
+    report.first, report.last = first, last
     report.facts.append(f"entries: {first}..{last} ({result.count}), every digest, link "
                         "and signature verified; Merkle root equals the checkpoint's")
     # 5. Statements: the journal state each names is in this chain.
@@ -407,6 +428,39 @@ def _verify(pkg: _Package, keys: KeyRing | None, report: ArchiveReport,
         _check_statement(pkg, item, states, first, last)
     report.facts.append(f"statements: {len(statements)}, each built from a journal state "
                         "of this chain")
+
+
+def _safe_name(text: str) -> str:
+    """A file-name part as the exporter writes it (application.archive.safe_name):
+    letters (Cyrillic too), digits, '-', '_' and '.'; others '_'."""
+    return re.sub(r"[^\w.\-]", "_", text, flags=re.UNICODE).strip("._") or "_"
+
+
+def _check_root(pkg: _Package, package: dict[str, Any], report: ArchiveReport) -> None:
+    """The members' directory is `<slug>-<year>/` (`<slug>-<year>-<period>/` for a period
+    package) of the institution, year and period the signed package.json names: the
+    directory is not covered by the manifest, so a renamed one would pass unnoticed."""
+    institution, year, period = (package.get("institution"), package.get("year"),
+                                 package.get("period"))
+    slug = institution.get("slug") if isinstance(institution, dict) else None
+    title = year.get("title") if isinstance(year, dict) else None
+    if not isinstance(slug, str) or not isinstance(title, str):
+        raise _fail(PACKAGE, "'institution.slug' and 'year.title' are strings")
+    suffix = ""
+    if period is not None:
+        number = period.get("number") if isinstance(period, dict) else None
+        if not isinstance(number, int) or isinstance(number, bool):
+            raise _fail(PACKAGE, "'period.number' is an integer")
+        suffix = f"-{number}"
+        report.period = f"{number} «{period.get('title')}»"
+    expected = f"{_safe_name(slug)}-{_safe_name(title)}{suffix}/"
+    if pkg.root != expected:
+        name = Path(str(pkg.zip.filename)).name if pkg.zip.filename else "the package"
+        raise _fail(pkg.root, f"{name}: the members sit under {pkg.root!r}, but the signed "
+                              f"{PACKAGE} is of {slug}, year {title}"
+                              + (f", period {suffix[1:]}" if suffix else "")
+                              + f" (directory {expected!r})")
+    report.institution, report.year = slug, title
 
 
 @dataclass(frozen=True)

@@ -355,8 +355,10 @@ class MerkleFrontier:
     def __post_init__(self) -> None:
         _check_size(self.size)
         if not isinstance(self.hashes, tuple) or len(self.hashes) != self.size.bit_count():
-            raise MerkleError(f"a frontier of size {self.size} holds "
-                              f"{self.size.bit_count()} hashes")
+            held = len(self.hashes) if isinstance(self.hashes, tuple) else "no tuple of"
+            raise MerkleError(f"a frontier of size {self.size} holds {held} hashes; it "
+                              f"should hold {self.size.bit_count()} (one per set bit of "
+                              "the size)")
         for h in self.hashes:
             _check_hash(h, "a frontier hash")
 

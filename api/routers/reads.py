@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 
 from api.deps import Session
 from api.schemas import Day, Me
+from application.actors import SYSTEM_ACTOR_ID
 from domain.people import Auditor, Guardian, StaffMember, Student
 from projections.catalog import group_view, institution_view
 from projections.diary import diary
@@ -24,6 +25,10 @@ router = APIRouter(tags=["reads"])
 def me(session: Session) -> Me:
     """The authenticated person, roles, assignments (teachers) and children (guardians)."""
     actor, journal = session
+    if actor.person_id == SYSTEM_ACTOR_ID:  # an opened archive's reader token (ADR 0014)
+        return Me(person_id=actor.person_id, institution=actor.slug, kind="archive_reader",
+                  roles=sorted(r.value for r in actor.roles),
+                  full_name="Читатель архива (только чтение)")
     kind = {"staff": StaffMember, "student": Student, "guardian": Guardian,
             "auditor": Auditor}[actor.kind]
     person = journal.get(kind, actor.person_id)

@@ -11,6 +11,7 @@ log and rebuilt from it by the projection runner (ADR 0010)."""
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import closing, contextmanager
@@ -92,6 +93,27 @@ class Staging(Protocol):
 
 class StillLive(Exception):
     """The institution's store holds events: a restore never overwrites it."""
+
+
+class RowRejected(Exception):
+    """The staging copy's constraints refused a row of the backup (a duplicated row, a
+    key used twice): `row` is its number in its table's section (1-based), if known."""
+
+    def __init__(self, table: str, row: int | None, detail: str) -> None:
+        super().__init__(f"{table}: row {row}: {detail}")
+        self.table, self.row, self.detail = table, row, detail
+
+
+class _Counted:
+    """The rows of one table, counting those taken (a failed insert names the last)."""
+
+    def __init__(self, rows: Iterable[Row]) -> None:
+        self.rows, self.taken = iter(rows), 0
+
+    def __iter__(self) -> Iterator[Row]:
+        for row in self.rows:
+            self.taken += 1
+            yield row
 
 
 # Where a store is, and whether it holds events -----------------------------------------
@@ -248,9 +270,15 @@ class SQLiteStaging:
             conn.execute("PRAGMA journal_mode=DELETE")
             conn.execute("BEGIN IMMEDIATE")
             for table, rows in tables:
+                counted = _Counted(rows)
                 if table == "events":
-                    rows = ((n, oid.hex, v, t, s) for n, oid, v, t, s in rows)
-                conn.executemany(SQLITE_INSERT[table], rows)
+                    rows = ((n, oid.hex, v, t, s) for n, oid, v, t, s in counted)
+                else:
+                    rows = iter(counted)
+                try:
+                    conn.executemany(SQLITE_INSERT[table], rows)
+                except sqlite3.IntegrityError as error:  # one row at a time: the last taken
+                    raise RowRejected(table, counted.taken, str(error)) from None
             conn.execute("COMMIT")
 
     def reader(self) -> ChainReader:
@@ -322,6 +350,12 @@ PG_COPY_IN = {
                                                              "timestamptz", "text",
                                                              "timestamptz"]),
 }
+
+
+def _copy_line(error: psycopg.Error) -> int | None:
+    """The row COPY refused, from the server's context («COPY table, line N»)."""
+    found = re.search(r"\bline (\d+)", error.diag.context or "")
+    return int(found.group(1)) if found else None
 
 
 def instant(text: str) -> datetime:
@@ -403,15 +437,20 @@ class PostgresStaging:
         with psycopg.connect(self.backend.url) as conn, conn.cursor() as cur:
             for table, rows in tables:
                 target, types = PG_COPY_IN[table]
-                with cur.copy(SQL("COPY {} FROM STDIN (FORMAT BINARY)").format(
-                        _sql(target, self.schema))) as copy:
-                    copy.set_types(types)
-                    if table == "ledger_checkpoints":  # signed_at: ISO 8601 text
-                        rows = ((*r[:4], datetime.fromisoformat(r[4])) for r in rows)
-                    elif table == "checkpoint_timestamps":  # gen_time, stored_at: text
-                        rows = ((*r[:4], instant(r[4]), r[5], instant(r[6])) for r in rows)
-                    for row in rows:
-                        copy.write_row(row)
+                try:
+                    with cur.copy(SQL("COPY {} FROM STDIN (FORMAT BINARY)").format(
+                            _sql(target, self.schema))) as copy:
+                        copy.set_types(types)
+                        if table == "ledger_checkpoints":  # signed_at: ISO 8601 text
+                            rows = ((*r[:4], datetime.fromisoformat(r[4])) for r in rows)
+                        elif table == "checkpoint_timestamps":  # gen_time, stored_at: text
+                            rows = ((*r[:4], instant(r[4]), r[5], instant(r[6]))
+                                    for r in rows)
+                        for row in rows:
+                            copy.write_row(row)
+                except psycopg.errors.IntegrityError as error:
+                    raise RowRejected(table, _copy_line(error),
+                                      error.diag.message_detail or str(error)) from None
             cur.execute(_sql("SELECT setval(pg_get_serial_sequence(%s, 'notification_id'),"
                              " max(notification_id)) FROM {s}.{e} HAVING count(*) > 0",
                              self.schema), (f'"{self.schema}"."{EVENTS_TABLE}"',))

@@ -200,7 +200,7 @@ def test_the_verifier_runs_from_a_copy_of_ledger_with_only_cryptography(
                              "verify-archive", str(exported.path), "--vkey", vkey],
                             cwd=tmp_path, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.strip().endswith(f"OK {exported.path.name}")
+    assert result.stdout.strip().splitlines()[-1].startswith(f"OK {exported.path.name}: ")
     check = subprocess.run([sys.executable, "-S", "-E", "-c",
                             "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]; "
                             "import ledger.__main__; print(sorted(m for m in sys.modules "
@@ -209,6 +209,36 @@ def test_the_verifier_runs_from_a_copy_of_ledger_with_only_cryptography(
                             str(code), str(site)], capture_output=True, text=True,
                            check=False)
     assert check.stdout.strip() == "[]", check.stdout + check.stderr
+
+
+def test_the_ok_line_names_the_log_the_year_and_the_entries_verified(
+        exported: Exported, capsys: pytest.CaptureFixture[str]) -> None:
+    from ledger.__main__ import verify_main
+
+    vkey = exported.ejournal.verifier_key(exported.school.slug)
+    assert verify_main([str(exported.path), "--vkey", vkey]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    slug = exported.school.slug
+    with zipfile.ZipFile(exported.path) as z:
+        package = json.loads(z.read(f"{slug}-2026_2027/{fmt.PACKAGE}"))
+    assert last == (f"OK {exported.path.name}: log ejournal.example/{slug} (institution "
+                    f"{slug}), academic year 2026/2027, entries "
+                    f"{package['first_position']}..{package['last_position']}")
+
+
+def test_a_package_whose_directory_is_renamed_fails_naming_the_file(
+        exported: Exported, tmp_path: Path) -> None:
+    """The members' directory is outside the manifest: every member moved from
+    `<slug>-2026_2027/` to `other-2026_2027/` must not verify as the school's package."""
+    moved = tmp_path / "moved.zip"
+    with zipfile.ZipFile(exported.path) as z, zipfile.ZipFile(moved, "w") as out:
+        for info in z.infolist():
+            out.writestr("other-" + info.filename.split("-", 1)[1], z.read(info))
+    report = fmt.verify_archive(moved, ledger.KeyRing.from_directory(exported.key_dir))
+    assert not report.ok and report.problem is not None
+    assert report.problem.member == "other-2026_2027/"
+    assert "moved.zip" in report.problem.what
+    assert f"{exported.school.slug}-2026_2027/" in report.problem.what
 
 
 def test_ejournal_verify_is_the_same_verifier(exported: Exported) -> None:

@@ -118,6 +118,47 @@ def test_an_opened_archive_refuses_every_write_and_unknown_tokens(
         opened.close()
 
 
+@pytest.mark.parametrize("write", ["valid", "invalid body", "no body"])
+def test_an_opened_archive_refuses_a_write_as_read_only_before_validating_it(
+        live: Live, tmp_path: Path, write: str) -> None:
+    """A teacher's own kind of write (PATCH a lesson) is 403 `read_only`, not `forbidden`
+    for the reader's role, nor 422 for its body: the instance writes nothing."""
+    open_packages([live.export("2026/2027", tmp_path / "year.zip")], live.ring,
+                  tmp_path / "opened")
+    opened, token = open_instance(tmp_path / "opened")
+    try:
+        client = TestClient(create_app(opened))
+        headers = {"Authorization": f"Bearer {token}"}
+        path = f"/api/v1/lessons/{live.lessons[0]}"
+        response = {
+            "valid": lambda: client.patch(path, headers=headers, json={"topic": "Дроби"}),
+            "invalid body": lambda: client.patch(path, headers=headers,
+                                                 json={"topic": 42, "unknown": True}),
+            "no body": lambda: client.post(f"{path}/marks/{live.lessons[1]}/cancellation",
+                                           headers=headers),
+        }[write]()
+        assert response.status_code == 403, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert response.json()["code"] == "read_only"
+    finally:
+        opened.close()
+
+
+def test_an_opened_archive_describes_its_reader_at_me(live: Live, tmp_path: Path) -> None:
+    open_packages([live.export("2026/2027", tmp_path / "year.zip")], live.ring,
+                  tmp_path / "opened")
+    opened, token = open_instance(tmp_path / "opened")
+    try:
+        response = TestClient(create_app(opened)).get(
+            "/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 200, response.text
+        me = response.json()
+        assert (me["institution"], me["kind"]) == (live.school.slug, "archive_reader")
+        assert "архив" in me["full_name"].lower()
+    finally:
+        opened.close()
+
+
 def next_year(live: Live) -> None:
     """2027/2028 opened during 2026/2027, then a group formed in it."""
     j, school = live.school.journal, live.school
@@ -195,3 +236,19 @@ def _member(path: Path, name: str) -> bytes:
     with zipfile.ZipFile(path) as z:
         root = z.namelist()[0].split("/", 1)[0] + "/"
         return z.read(root + name)
+
+
+def test_the_same_package_named_twice_opens_nothing(live: Live, tmp_path: Path) -> None:
+    package = live.export("2026/2027", tmp_path / "year.zip")
+    with pytest.raises(ArchiveNotOpened, match="указан дважды"):
+        open_packages([package, package], live.ring, tmp_path / "opened")
+    assert not (tmp_path / "opened").exists()
+
+
+def test_a_copy_of_the_same_package_opens_nothing(live: Live, tmp_path: Path) -> None:
+    package = live.export("2026/2027", tmp_path / "year.zip")
+    copy = tmp_path / "copy.zip"
+    copy.write_bytes(package.read_bytes())
+    with pytest.raises(ArchiveNotOpened, match="один и тот же архив"):
+        open_packages([package, copy], live.ring, tmp_path / "opened")
+    assert not (tmp_path / "opened").exists()

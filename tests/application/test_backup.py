@@ -539,6 +539,29 @@ def test_deeply_nested_json_is_refused_not_a_recursion_error(
     refused_and_nothing_live(fresh, school.slug, out, BackupCorrupt)
 
 
+def test_a_duplicated_event_line_is_refused_naming_its_section_and_row(
+        ejournal: Ejournal, school: School, fresh: Ejournal, tmp_path: Path) -> None:
+    """A row line repeated in place, its section's count, the manifest's and the trailer
+    fixed up: the staging copy's key refuses it — BackupCorrupt, not the database's
+    IntegrityError (a traceback from `ejournal restore`)."""
+    out = tmp_path / "school.ejbackup"
+    backup(ejournal, school.slug, out)
+    lines = out.read_bytes().splitlines(keepends=True)[:-1]
+    head = json.loads(lines[0])
+    events = lines.index(next(x for x in lines if x.startswith(b'{"table":"events"')))
+    lines.insert(events + 4, lines[events + 3])  # the third event, twice
+    end = next(i for i, x in enumerate(lines) if x.startswith(b'{"end":"events"'))
+    lines[end] = json.dumps({"end": "events", "rows": end - events - 1},
+                            separators=(",", ":")).encode() + b"\n"
+    head["rows"]["events"] = end - events - 1
+    lines[0] = json.dumps(head, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    data = b"".join(lines)
+    out.write_bytes(data + TRAILER % hashlib.sha256(data).hexdigest().encode())
+
+    message = refused_and_nothing_live(fresh, school.slug, out, BackupCorrupt)
+    assert "«events»" in message and "строка 4" in message
+
+
 def test_a_backup_older_than_a_certified_checkpoint_is_refused_unless_accepted(
         ejournal: Ejournal, school: School, fresh: Ejournal, tmp_path: Path) -> None:
     """Attack round 5: a backup stripped of its checkpoint rows restored silently. The

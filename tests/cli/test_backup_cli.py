@@ -178,3 +178,12 @@ def test_restore_refuses_deeply_nested_json_with_a_message(
     err = capsys.readouterr().err
     assert "не читается" in err and "RecursionError" not in err
     assert sorted(p.name for p in (env / "b").iterdir()) == ["e.sqlite3"]
+
+
+def test_restore_of_a_missing_file_is_bad_input_exit_2(
+        env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["init"]) == 0
+    capsys.readouterr()
+    assert main(["restore", str(env / "absent.ejbackup")]) == 2
+    err = capsys.readouterr().err
+    assert "нет файла" in err and "Traceback" not in err

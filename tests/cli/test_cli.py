@@ -175,7 +175,9 @@ def test_archive_export_writes_a_package_that_archive_verify_accepts(
     printed = capsys.readouterr().out
     assert str(out) in printed and "ejournal.example/demo" in printed
     assert main(["archive", "verify", str(out), "--keys", str(env / "keys")]) == 0
-    assert capsys.readouterr().out.strip().endswith(f"OK {out.name}")
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith(
+        f"OK {out.name}: log ejournal.example/demo (institution demo), academic year "
+        f"{title}, entries 1..")
     out.write_bytes(out.read_bytes()[:-100])  # cut short
     assert main(["archive", "verify", str(out)]) == 1
 
@@ -397,3 +399,17 @@ def test_a_malformed_setting_is_a_clear_error(env: Path, monkeypatch: pytest.Mon
     get_settings.cache_clear()
     assert main(["ledger", "verify"]) == 2
     assert "EJOURNAL_TSA_TIMEOUT" in capsys.readouterr().err
+
+
+def test_archive_open_of_a_directory_without_an_opened_archive_is_refused(
+        env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert "нет открытого архива" in refused(capsys, "archive", "open", "--dir",
+                                             str(env / "nonexistent"), "--no-serve")
+
+
+@pytest.mark.parametrize("workers", ["0", "-3", "100000"])
+def test_ledger_verify_refuses_a_number_of_workers_out_of_range(
+        env: Path, capsys: pytest.CaptureFixture[str], workers: str) -> None:
+    main(["init"])
+    capsys.readouterr()
+    assert "--workers" in refused(capsys, "ledger", "verify", f"--workers={workers}")

@@ -189,6 +189,11 @@ def test_proof_builders_refuse_out_of_range_arguments() -> None:
         merkle.node_hash(bytes(32), bytes(31))
 
 
+
+def test_a_frontier_of_the_wrong_length_says_how_many_it_holds_and_should_hold() -> None:
+    with pytest.raises(ledger.MerkleError, match="size 3 holds 1 hashes; it should hold 2"):
+        merkle.MerkleFrontier(3, (bytes(32),))
+
 # Incremental: a store of complete subtrees, and O(log n) lookups ---------------------------
 
 def test_proofs_from_a_store_of_subtrees_equal_proofs_from_the_leaves() -> None:

@@ -158,11 +158,29 @@ def test_verify_receipt_on_the_command_line_exits_1_for_a_forged_one(tmp_path: P
     assert result.returncode == 1 and result.stdout.startswith("FAILED")
 
 
-def test_verify_receipt_on_the_command_line_exits_2_for_garbage(tmp_path: Path) -> None:
+def _non_canonical() -> bytes:
+    proof = ledger.TlogProof.parse(receipt_for(4, 1))
+    spaced = (proof.extra or b"").replace(b",", b", ", 1)
+    return ledger.TlogProof(proof.index, proof.proof, proof.checkpoint, spaced).text().encode()
+
+
+@pytest.mark.parametrize("damaged", ["binary", "empty", "truncated", "non-canonical"])
+def test_verify_receipt_on_the_command_line_fails_a_damaged_receipt_with_exit_1(
+        tmp_path: Path, damaged: str) -> None:
+    data = {"binary": lambda: b"\x00" * 100, "empty": lambda: b"",
+            "truncated": lambda: receipt_for(9, 2).encode()[:150],
+            "non-canonical": _non_canonical}[damaged]()
     path = tmp_path / "receipt.tlog-proof"
-    path.write_bytes(b"\x00" * 100)
+    path.write_bytes(data)
     result = _cli("verify-receipt", str(path), "--vkey", VERIFIER.vkey())
-    assert result.returncode == 2 and "error" in result.stderr
+    assert (result.returncode, result.stderr) == (1, ""), result.stderr
+    assert result.stdout.startswith("FAILED")
+
+
+def test_verify_receipt_on_the_command_line_exits_2_for_a_missing_file(tmp_path: Path
+                                                                        ) -> None:
+    result = _cli("verify-receipt", str(tmp_path / "absent"), "--vkey", VERIFIER.vkey())
+    assert result.returncode == 2 and "error" in result.stderr and result.stdout == ""
 
 
 def test_extra_data_nested_too_deeply_is_a_format_error() -> None:
