@@ -20,7 +20,14 @@ from application.storage import tree
 from domain.lessons import Lesson
 from domain.values import MarkValue
 from tests.application.rawdb import RawDb
-from tests.application.test_merkle_store import add_users, cli, run, service  # noqa: F401
+from tests.application.test_merkle_store import (  # noqa: F401
+    add_users,
+    cli,
+    keep_checkpoint,
+    raw_db,
+    run,
+    service,
+)
 from tests.conftest import Clock, School
 
 BIGINT_MAX = 2**63 - 1
@@ -72,14 +79,8 @@ def test_a_junk_node_ahead_of_the_chain_raises_the_alarm_not_a_conflict(
 def test_a_junk_node_at_the_largest_index_is_reported_not_a_crash(
         cli: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
     add_users(cli, 2)
-    code, first, _ = run(capsys, "ledger", "checkpoint", "--institution", cli)
-    kept = tmp_path / "checkpoint.txt"
-    kept.write_text(first, encoding="utf-8")
-    ejournal = service()
-    try:
-        add_junk_node(RawDb(ejournal, cli), 0, BIGINT_MAX)
-    finally:
-        ejournal.close()
+    kept, _ = keep_checkpoint(capsys, cli, tmp_path)
+    add_junk_node(raw_db(cli), 0, BIGINT_MAX)
     code, out, _ = run(capsys, "ledger", "verify", "--institution", cli)
     assert code == 1 and f"(0, {BIGINT_MAX})" in out and "did not write" in out
     code, out, err = run(capsys, "ledger", "checkpoint", "--institution", cli)

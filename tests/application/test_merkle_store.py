@@ -169,6 +169,25 @@ def service() -> Ejournal:
     return Ejournal(get_settings(), require_signer=False)
 
 
+def raw_db(slug: str) -> RawDb:
+    """Plain SQL on the institution's rows, as an attacker with database access."""
+    ejournal = service()
+    try:
+        return RawDb(ejournal, slug)
+    finally:
+        ejournal.close()
+
+
+def keep_checkpoint(capsys: pytest.CaptureFixture[str], slug: str, tmp_path: Path
+                    ) -> tuple[Path, str]:
+    """Signs a checkpoint and keeps it in a file, as an auditor would: (file, note)."""
+    code, note, _ = run(capsys, "ledger", "checkpoint", "--institution", slug)
+    assert code == 0
+    kept = tmp_path / "checkpoint.txt"
+    kept.write_text(note, encoding="utf-8")
+    return kept, note
+
+
 def test_checkpoint_prints_a_signed_note_that_the_published_key_verifies(
         cli: str, capsys: pytest.CaptureFixture[str]) -> None:
     add_users(cli, 3)
@@ -223,9 +242,7 @@ def test_an_inconsistent_previous_checkpoint_is_refused(
 def test_verify_against_catches_a_log_cut_back_with_its_ledger_rows_and_nodes(
         cli: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     add_users(cli, 2)
-    code, first, _ = run(capsys, "ledger", "checkpoint", "--institution", cli)
-    kept = tmp_path / "checkpoint.txt"
-    kept.write_text(first, encoding="utf-8")
+    kept, first = keep_checkpoint(capsys, cli, tmp_path)
     size = ledger.Checkpoint.parse(ledger.parse_note(first).text).size
     add_users(cli, 2)
     code, out, _ = run(capsys, "ledger", "verify", "--against", str(kept))
@@ -235,11 +252,7 @@ def test_verify_against_catches_a_log_cut_back_with_its_ledger_rows_and_nodes(
                "--verifier-key", vkey.strip())[0] == 0
 
     # Delete the newest events together with their ledger rows and Merkle nodes.
-    ejournal = service()
-    try:
-        raw = RawDb(ejournal, cli)
-    finally:
-        ejournal.close()
+    raw = raw_db(cli)
     cut = size - 2
     raw.run("DELETE FROM {events} WHERE {nid} IN (SELECT notification_id FROM {ledger}"
             " WHERE position > ?)", (cut,))
@@ -339,15 +352,8 @@ def test_verification_in_worker_processes_finds_what_one_process_finds(
 def test_verify_against_says_nothing_is_ok_when_the_log_itself_fails(
         cli: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     add_users(cli, 2)
-    _, note, _ = run(capsys, "ledger", "checkpoint", "--institution", cli)
-    kept = tmp_path / "checkpoint.txt"
-    kept.write_text(note, encoding="utf-8")
-    ejournal = service()
-    try:
-        raw = RawDb(ejournal, cli)
-    finally:
-        ejournal.close()
-    raw.run("UPDATE {events} SET state = ? WHERE {nid} = (SELECT notification_id FROM"
+    kept, _ = keep_checkpoint(capsys, cli, tmp_path)
+    raw_db(cli).run("UPDATE {events} SET state = ? WHERE {nid} = (SELECT notification_id FROM"
             " {ledger} WHERE position = 3)", (b"{}",))
     code, out, _ = run(capsys, "ledger", "verify", "--against", str(kept))
     assert code == 1 and "FAILED at position 3" in out
