@@ -251,7 +251,8 @@ def cmd_ledger_verify(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"  {slug}: проверено {n} записей…", file=sys.stderr, flush=True)
 
             if args.links_only:
-                links, checkpoint = ejournal.verify_links(slug, keyring, progress=progress)
+                links, checkpoint = ejournal.verify_links(slug, keyring, progress=progress,
+                                                          workers=args.workers)
                 seconds = time.monotonic() - started
                 if not links.ok:
                     failed = True
@@ -577,7 +578,8 @@ def parser() -> argparse.ArgumentParser:
                              "по умолчанию ключи из --keys под именем журнала")
     verify.add_argument("--workers", type=int,
                         default=min(os.cpu_count() or 1, MAX_VERIFY_WORKERS),
-                        help="процессов для проверки подписей, от 1 до "
+                        help="процессов проверки (каждый читает и проверяет свои отрезки "
+                             "журнала), от 1 до "
                              f"{MAX_VERIFY_WORKERS} (по умолчанию — ядер)")
     verify.add_argument("--links-only", action="store_true",
                         help="без подписи каждой записи: хеши, связи и корень дерева против "

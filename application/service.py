@@ -341,7 +341,7 @@ class Ejournal:
         return None
 
     def verify_links(self, slug: str, keyring: ledger.KeyRing,
-                     progress: Callable[[int], None] | None = None
+                     progress: Callable[[int], None] | None = None, *, workers: int = 1
                      ) -> tuple[ledger.LinkReport, ledger.Checkpoint | None]:
         """Without per-entry signatures: recomputes every digest, entry hash and link
         against the stored values and the Merkle root, and authenticates the entries up
@@ -358,8 +358,14 @@ class Ejournal:
         row = checkpoints.latest_stored(slug, reader, 2**63 - 1, keyring)
         checkpoint = None if row is None else ledger.Checkpoint(row[1], row[0], row[2])
         sizes = [checkpoint.size] if checkpoint is not None else []
-        report = ledger.verify_links(chain_id, reader.entries(), roots_at=sizes,
-                                     progress=progress)
+        size = reader.tree_size()[0]
+        if workers > 1 and size >= PARALLEL_FROM:
+            report = ledger.verify_links_segments(chain_id, reader.entries_range, size,
+                                                  workers=workers, reread=reader.entries_from,
+                                                  roots_at=sizes, progress=progress)
+        else:
+            report = ledger.verify_links(chain_id, reader.entries(), roots_at=sizes,
+                                         progress=progress)
         if report.ok and checkpoint is not None and row is not None:
             signers = [k for k in keyring if _signs(keyring, k, row[1], row[3])]
             stale = [k for k in signers if checkpoint.size > report.retired.get(k, 2**63)]
@@ -592,9 +598,11 @@ def verify_chain(chain_id: str, reader: ChainReader, keyring: ledger.KeyRing,
     every link and signature (in `workers` processes for a long chain, with the same
     verdicts); then looks for events outside the ledger, and checks that the stored
     Merkle tree is the chain's."""
-    if workers > 1 and reader.tree_size()[0] >= PARALLEL_FROM:
-        report = ledger.verify_parallel(chain_id, reader.entries(),  # type: ignore[arg-type]
-                                        keyring, workers=workers, reread=reader.entries_from,
+    size = reader.tree_size()[0]
+    if workers > 1 and size >= PARALLEL_FROM:
+        # Each worker reads its own segments (the reader is picklable): ADR 0015 addendum.
+        report = ledger.verify_segments(chain_id, reader.entries_range, size, keyring,
+                                        workers=workers, reread=reader.entries_from,
                                         locate_digest=reader.locate, progress=progress)
     else:
         report = ledger.verify(chain_id, reader.entries(), keyring,  # type: ignore[arg-type]

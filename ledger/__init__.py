@@ -97,6 +97,7 @@ from ledger.rotation import (
     key_after,
     read_announcement,
 )
+from ledger.segments import verify_links_segments, verify_segments
 
 __all__ = [
     "ANNOUNCEMENT_TOPIC",
@@ -183,5 +184,7 @@ __all__ = [
     "verify_consistency",
     "verify_inclusion",
     "verify_links",
+    "verify_links_segments",
     "verify_parallel",
+    "verify_segments",
 ]

@@ -212,14 +212,30 @@ def verify_links(chain_id: str, entries: Iterable[StoredEntry], *,
     frontier of the chain, with its root at each size of `roots_at` reached. The first
     mismatch is the failure: MISSING or INSERTED for a gap or an extra position, CHANGED
     otherwise."""
-    head = ChainHead(0, genesis_hash(chain_id))
-    stack: list[bytes] = []  # the frontier's hashes, largest subtree first
+    return follow_links(chain_id, entries, ChainHead(0, genesis_hash(chain_id)), [],
+                        roots_at=roots_at, progress=progress, progress_every=progress_every)
+
+
+def follow_links(chain_id: str, entries: Iterable[StoredEntry], head: ChainHead,
+                 stack: list[bytes], *, base: int = 0, roots_at: Iterable[int] = (),
+                 stacks_at: dict[int, tuple[bytes, ...]] | None = None,
+                 retired: dict[str, int] | None = None,
+                 progress: Callable[[int], None] | None = None,
+                 progress_every: int = 100000) -> LinkReport:
+    """`verify_links` continued after `head`: `entries` follow it (position
+    head.position + 1 on) and `stack` is the Merkle frontier of the leaves base + 1 ..
+    head.position (the whole chain's when `base` is 0; a segment's own when `base` is
+    where an aligned segment starts, `ledger.segments`). `stack` is extended in place;
+    `stacks_at` receives the frontier at each position of `roots_at` reached, `retired`
+    each announcement's predecessor with the first position that retired it. The
+    report's roots are those of the whole chain (meaningful when `base` is 0)."""
     wanted, roots = set(roots_at), {}
-    retired: dict[str, int] = {}
+    retired = {} if retired is None else retired
     entry_prefix = entry_bytes(chain_id, 1, bytes(32), bytes(32))[:-(8 + 64)]
 
     def report(failure: Failure | None) -> LinkReport:
-        frontier = MerkleFrontier(head.position, tuple(stack))
+        frontier = (MerkleFrontier(head.position, tuple(stack)) if base == 0
+                    else MerkleFrontier())
         return LinkReport(failure is None, head.position, head, frontier, failure, roots,
                           retired)
 
@@ -242,7 +258,7 @@ def verify_links(chain_id: str, entries: Iterable[StoredEntry], *,
                 or entry.prev_hash != head.entry_hash:
             return report(Failure(p, FailureKind.CHANGED, "the stored digest, hash or link "
                                   "does not recompute from the event and the chain"))
-        node, index = sha256(LEAF + canonical).digest(), head.position
+        node, index = sha256(LEAF + canonical).digest(), head.position - base
         while index & 1:  # the leaf completes subtrees to its left (RFC 9162 §2.1.1)
             node = sha256(NODE + stack.pop() + node).digest()
             index >>= 1
@@ -253,7 +269,10 @@ def verify_links(chain_id: str, entries: Iterable[StoredEntry], *,
             with contextlib.suppress(AnnouncementError):
                 retired.setdefault(read_announcement(entry.event.state).predecessor, p)
         if p in wanted:
-            roots[p] = MerkleFrontier(p, tuple(stack)).root()
+            if base == 0:
+                roots[p] = MerkleFrontier(p, tuple(stack)).root()
+            if stacks_at is not None:
+                stacks_at[p] = tuple(stack)
         if progress is not None and p % progress_every == 0:
             progress(p)
     return report(None)

@@ -533,22 +533,27 @@ class PostgresChainReader:
             "SELECT response FROM {s}.checkpoint_timestamps WHERE size = %s AND origin = %s"
             " ORDER BY gen_time DESC LIMIT 1").format(s=s)
 
-    def entries(self) -> Iterator[ledger.StoredEntry]:
+    def _stream(self, query: Composable, params: tuple[int, ...] = ()
+                ) -> Iterator[ledger.StoredEntry]:
+        """The entries a query selects, through a server-side cursor in one snapshot."""
         with (Connection.connect(self.conninfo) as conn, conn.transaction(),
-              conn.cursor(name="ejournal_verify") as cur):
+              conn.cursor(name="ejournal_entries") as cur):
             cur.itersize = 2000
-            cur.execute(self.sql_entries)
+            cur.execute(query, params)
             for row in cur:
                 yield stored_entry(row)
 
+    def entries(self) -> Iterator[ledger.StoredEntry]:
+        return self._stream(self.sql_entries)
+
     def entries_from(self, position: int) -> Iterator[ledger.StoredEntry]:
         """The entries from `position` on, streamed (to diagnose a failure again)."""
-        with (Connection.connect(self.conninfo) as conn, conn.transaction(),
-              conn.cursor(name="ejournal_reverify") as cur):
-            cur.itersize = 2000
-            cur.execute(self.sql_from, (position,))
-            for row in cur:
-                yield stored_entry(row)
+        return self._stream(self.sql_from, (position,))
+
+    def entries_range(self, first: int, last: int) -> Iterator[ledger.StoredEntry]:
+        """The entries at positions first..last, streamed (a segment verified in a worker
+        process: this reader is picklable)."""
+        return self._stream(self.sql_range, (first, last))
 
     def first_unledgered(self) -> tuple[int, str, int, int] | None:
         with Connection.connect(self.conninfo) as conn:

@@ -346,16 +346,23 @@ class SQLiteChainReader:
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
 
-    def entries(self) -> Iterator[ledger.StoredEntry]:
+    def _stream(self, query: str, params: tuple[int, ...] = ()
+                ) -> Iterator[ledger.StoredEntry]:
         with closing(self._connect()) as conn:
-            for row in conn.execute(SELECT_ENTRIES):
+            for row in conn.execute(query, params):
                 yield stored_entry(row)
+
+    def entries(self) -> Iterator[ledger.StoredEntry]:
+        return self._stream(SELECT_ENTRIES)
 
     def entries_from(self, position: int) -> Iterator[ledger.StoredEntry]:
         """The entries from `position` on, streamed (to diagnose a failure again)."""
-        with closing(self._connect()) as conn:
-            for row in conn.execute(SELECT_FROM, (position,)):
-                yield stored_entry(row)
+        return self._stream(SELECT_FROM, (position,))
+
+    def entries_range(self, first: int, last: int) -> Iterator[ledger.StoredEntry]:
+        """The entries at positions first..last, streamed (a segment verified in a worker
+        process: this reader is picklable)."""
+        return self._stream(SELECT_RANGE, (first, last))
 
     def first_unledgered(self) -> tuple[int, str, int, int] | None:
         """(notification id, originator id, version, ledger entries before it)."""

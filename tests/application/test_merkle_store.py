@@ -335,18 +335,45 @@ def test_links_only_verification_catches_an_edit_it_cannot_rehash(
     assert report.failure.kind == ledger.FailureKind.CHANGED
 
 
+def by_segments(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Verification in worker processes from the first entry on, in segments of 4 (the
+    workers read their segments from the store themselves)."""
+    import application.service
+    import ledger.segments
+
+    monkeypatch.setattr(application.service, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(ledger.segments, "SEGMENT", 4)
+
+
 def test_verification_in_worker_processes_finds_what_one_process_finds(
         ejournal: Ejournal, school: School, monkeypatch: pytest.MonkeyPatch) -> None:
-    import application.service
-
     marked = marked_school(school)
-    monkeypatch.setattr(application.service, "PARALLEL_FROM", 1)
     keyring = ledger.KeyRing.from_directory(ejournal.settings.key_dir)
-    assert ejournal.verify(marked.slug, keyring, workers=2).ok
+    whole = ejournal.verify(marked.slug, keyring)
+    by_segments(monkeypatch)
+    assert whole.ok and ejournal.verify(marked.slug, keyring, workers=2) == whole
     forge_a_mark(ejournal, marked)
+    monkeypatch.undo()
     failed = ejournal.verify(marked.slug, keyring)
     assert not failed.ok
+    by_segments(monkeypatch)
     assert ejournal.verify(marked.slug, keyring, workers=2) == failed
+
+
+def test_links_only_in_worker_processes_finds_what_one_process_finds(
+        ejournal: Ejournal, school: School, monkeypatch: pytest.MonkeyPatch) -> None:
+    marked = marked_school(school)
+    ejournal.checkpoint(marked.slug)
+    keyring = ledger.KeyRing.from_directory(ejournal.settings.key_dir)
+    whole = ejournal.verify_links(marked.slug, keyring)
+    by_segments(monkeypatch)
+    assert whole[0].ok and ejournal.verify_links(marked.slug, keyring, workers=2) == whole
+    forge_a_mark(ejournal, marked)
+    monkeypatch.undo()
+    failed = ejournal.verify_links(marked.slug, keyring)
+    assert not failed[0].ok
+    by_segments(monkeypatch)
+    assert ejournal.verify_links(marked.slug, keyring, workers=2) == failed
 
 
 def test_verify_against_says_nothing_is_ok_when_the_log_itself_fails(

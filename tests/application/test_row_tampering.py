@@ -19,6 +19,7 @@ from application.service import Ejournal
 from domain.lessons import Lesson
 from domain.values import MarkValue
 from tests.application.rawdb import RawDb
+from tests.application.test_merkle_store import by_segments
 from tests.conftest import Clock, School
 
 
@@ -127,9 +128,11 @@ def test_a_proof_over_a_changed_node_raises_the_institutions_alarm_and_stops_wri
     ("event_digest", "x"), ("key_id", 7),
 ])
 def test_a_ledger_value_of_the_wrong_type_fails_verify_without_raising(
-        ejournal: Ejournal, school: School, column: str, value: object) -> None:
+        ejournal: Ejournal, school: School, column: str, value: object,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     raw = RawDb(ejournal, school.slug)
     raw.run(f"UPDATE {{ledger}} SET {column} = ? WHERE position = 7", (value,))
+    by_segments(monkeypatch)  # with 2 workers: segments of 4 read by the workers
     for workers in (1, 2):
         report = ejournal.verify(school.slug, ejournal.keyring(), workers=workers)
         assert not report.ok and report.failure is not None
@@ -144,13 +147,16 @@ def test_a_ledger_value_of_the_wrong_type_fails_verify_without_raising(
     ("state", None), ("originator_id", "zz"), ("originator_version", "x"), ("topic", None),
 ])
 def test_an_event_value_of_the_wrong_type_fails_verify_without_raising(
-        ejournal: Ejournal, school: School, column: str, value: object) -> None:
+        ejournal: Ejournal, school: School, column: str, value: object,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     raw = RawDb(ejournal, school.slug)
     nid = raw.run("SELECT notification_id FROM {ledger} WHERE position = 7",
                   bypass=False)[0][0]
     raw.run(f"UPDATE {{events}} SET {column} = ? WHERE rowid = ?", (value, nid))
-    report = ejournal.verify(school.slug, ejournal.keyring())
-    assert not report.ok and report.failure is not None
-    assert report.failure.position == 7
-    links, _ = ejournal.verify_links(school.slug, ejournal.keyring())
-    assert not links.ok and links.failure is not None and links.failure.position == 7
+    by_segments(monkeypatch)
+    for workers in (1, 2):
+        report = ejournal.verify(school.slug, ejournal.keyring(), workers=workers)
+        assert not report.ok and report.failure is not None
+        assert report.failure.position == 7
+        links, _ = ejournal.verify_links(school.slug, ejournal.keyring(), workers=workers)
+        assert not links.ok and links.failure is not None and links.failure.position == 7
