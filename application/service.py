@@ -9,6 +9,7 @@ import os
 import secrets
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from uuid import UUID
@@ -599,23 +600,27 @@ def verify_chain(chain_id: str, reader: ChainReader, keyring: ledger.KeyRing,
     verdicts); then looks for events outside the ledger, and checks that the stored
     Merkle tree is the chain's."""
     size = reader.tree_size()[0]
-    if workers > 1 and size >= PARALLEL_FROM:
-        # Each worker reads its own segments (the reader is picklable): ADR 0015 addendum.
-        report = ledger.verify_segments(chain_id, reader.entries_range, size, keyring,
-                                        workers=workers, reread=reader.entries_from,
-                                        locate_digest=reader.locate, progress=progress)
-    else:
-        report = ledger.verify(chain_id, reader.entries(), keyring,  # type: ignore[arg-type]
-                               locate_digest=reader.locate, progress=progress)
-    if not report.ok:
-        return report
-    stray = reader.first_unledgered()
-    if stray is None:
-        failure = (tree_matches(reader, chain_id)
-                   or checkpoints.forged_rows(reader, chain_id, report.count, keyring))
-        if failure is not None:
-            return replace(report, ok=False, failure=failure)
-        return report
+    with ThreadPoolExecutor(1) as beside:
+        tree: Future[ledger.Failure | None] | None = None
+        if workers > 1 and size >= PARALLEL_FROM:
+            # Each worker reads its own segments (the reader is picklable), while this
+            # process, otherwise idle, checks the stored tree: ADR 0015 addendum.
+            tree = beside.submit(tree_matches, reader, chain_id)
+            report = ledger.verify_segments(chain_id, reader.entries_range, size, keyring,
+                                            workers=workers, reread=reader.entries_from,
+                                            locate_digest=reader.locate, progress=progress)
+        else:
+            report = ledger.verify(chain_id, reader.entries(),  # type: ignore[arg-type]
+                                   keyring, locate_digest=reader.locate, progress=progress)
+        if not report.ok:
+            return report
+        stray = reader.first_unledgered()
+        if stray is None:
+            failure = (tree.result() if tree is not None else tree_matches(reader, chain_id)
+                       ) or checkpoints.forged_rows(reader, chain_id, report.count, keyring)
+            if failure is not None:
+                return replace(report, ok=False, failure=failure)
+            return report
     notification_id, originator_id, version, before = stray
     return replace(report, ok=False, failure=ledger.Failure(
         position=int(before) + 1, kind=ledger.FailureKind.INSERTED,

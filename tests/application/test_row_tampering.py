@@ -94,6 +94,16 @@ def test_a_changed_merkle_node_fails_verify_naming_it(ejournal: Ejournal, school
         report.failure.detail
 
 
+def test_a_changed_merkle_node_fails_verify_in_worker_processes_as_in_one(
+        ejournal: Ejournal, school: School, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With workers, the stored tree is checked beside the segments: the same verdict."""
+    raw = RawDb(ejournal, school.slug)
+    raw.run("UPDATE {merkle} SET hash = ? WHERE level = 1 AND idx = 3", (b"\x07" * 32,))
+    one = verify(ejournal, school)
+    by_segments(monkeypatch)
+    assert not one.ok and ejournal.verify(school.slug, ejournal.keyring(), workers=2) == one
+
+
 def test_a_deleted_merkle_node_fails_verify_naming_it(ejournal: Ejournal,
                                                       school: School) -> None:
     raw = RawDb(ejournal, school.slug)
