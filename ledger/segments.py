@@ -119,9 +119,11 @@ def _check_signed(chain_id: str, entries: Iterable[StoredEntry], head: ChainHead
     previous_key: str | None = None
     after_announcement = False
     unknown: str | None = None
+    stopped = False  # at an entry that does not hold (even one past `last`)
     for entry in entries:
         p = head.position + 1
         kid = entry.key_id
+        stopped = True
         if entry.position != p or entry.event is None or type(kid) is not str:
             break
         verifier = verifiers.get(kid)
@@ -141,8 +143,11 @@ def _check_signed(chain_id: str, entries: Iterable[StoredEntry], head: ChainHead
         h = sha256(prefix + _U64(p) + head.entry_hash + digest).digest()
         if stored_values_differ(entry, head.entry_hash, digest, h) is not None:
             break
+        signature = entry.signature  # as KeyRing.verify: bytes only, not any buffer
+        if not isinstance(signature, bytes | bytearray):
+            break
         try:
-            verifier.verify(entry.signature, signing_message(h))
+            verifier.verify(bytes(signature), signing_message(h))
         except (InvalidSignature, ValueError, TypeError):
             break
         topic = entry.event.topic
@@ -156,8 +161,10 @@ def _check_signed(chain_id: str, entries: Iterable[StoredEntry], head: ChainHead
                 keys.setdefault(successor.successor, successor.public_key)
         previous_key, after_announcement = kid, announcement
         head = ChainHead(p, h)
+        stopped = False
     held = head.position - first + 1
-    return Segment(first, last, held, head.position == last, prev, head.entry_hash,
+    return Segment(first, last, held, head.position == last and not stopped, prev,
+                   head.entry_hash,
                    tuple(marks), unknown)
 
 

@@ -87,6 +87,32 @@ def test_a_damaged_first_entry_of_a_segment_is_named_as_in_one_pass() -> None:
         FailureKind.CHANGED, 17)
 
 
+class BufferSignatures(Rows):
+    """A store that hands the signature at position 6 back as a memoryview."""
+
+    def __call__(self, first: int, last: int) -> list[ledger.StoredEntry]:
+        return [replace(e, signature=memoryview(e.signature)) if e.position == 6 else e
+                for e in super().__call__(first, last)]
+
+    def reread(self, position: int) -> list[ledger.StoredEntry]:
+        return [replace(e, signature=memoryview(e.signature)) if e.position == 6 else e
+                for e in super().reread(position)]
+
+
+def test_a_second_row_at_the_last_position_of_a_segment_is_inserted() -> None:
+    rows = Rows([*CHAIN_ENTRIES[:8], CHAIN_ENTRIES[7], *CHAIN_ENTRIES[8:]])
+    report = by_segments(rows)
+    assert report == sequential(rows)
+    assert report.failure is not None and report.failure.kind == FailureKind.INSERTED
+
+
+def test_a_signature_that_is_not_bytes_fails_as_in_one_pass() -> None:
+    rows = BufferSignatures(CHAIN_ENTRIES)
+    expected = ledger.verify(CHAIN, iter(rows.reread(1)), KEYRING)
+    assert not expected.ok
+    assert by_segments(rows) == expected
+
+
 def test_a_row_below_position_one_is_inserted_as_in_one_pass() -> None:
     rows = Rows([replace(CHAIN_ENTRIES[4], position=0), *CHAIN_ENTRIES])
     report = by_segments(rows)
