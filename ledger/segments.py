@@ -119,11 +119,10 @@ def _check_signed(chain_id: str, entries: Iterable[StoredEntry], head: ChainHead
     previous_key: str | None = None
     after_announcement = False
     unknown: str | None = None
-    stopped = False  # at an entry that does not hold (even one past `last`)
+    whole = False  # every entry held, and no row follows the last (a second one at it)
     for entry in entries:
         p = head.position + 1
         kid = entry.key_id
-        stopped = True
         if entry.position != p or entry.event is None or type(kid) is not str:
             break
         verifier = verifiers.get(kid)
@@ -161,11 +160,10 @@ def _check_signed(chain_id: str, entries: Iterable[StoredEntry], head: ChainHead
                 keys.setdefault(successor.successor, successor.public_key)
         previous_key, after_announcement = kid, announcement
         head = ChainHead(p, h)
-        stopped = False
+    else:
+        whole = head.position == last
     held = head.position - first + 1
-    return Segment(first, last, held, head.position == last and not stopped, prev,
-                   head.entry_hash,
-                   tuple(marks), unknown)
+    return Segment(first, last, held, whole, prev, head.entry_hash, tuple(marks), unknown)
 
 
 def _joined(top: list[bytes], first: int, local: tuple[bytes, ...], size: int,
@@ -206,11 +204,10 @@ def _check(workers: int, size: int, segment: int | None) -> int:
 class _Pool:
     """Segments in flight, in order, at most 2 × workers (memory stays flat)."""
 
-    def __init__(self, pool: ProcessPoolExecutor, workers: int,
-                 submit: Callable[[int, int], Future[Segment]],
+    def __init__(self, workers: int, submit: Callable[[int, int], Future[Segment]],
                  ranges: Iterable[tuple[int, int]]) -> None:
         self.pending: deque[Future[Segment]] = deque()
-        self.pool, self.submit, self.ranges = pool, submit, iter(ranges)
+        self.submit, self.ranges = submit, iter(ranges)
         self.limit = 2 * workers
         self.fill()
 
@@ -274,7 +271,7 @@ def verify_segments(chain_id: str, read_range: ReadRange, size: int, keyring: Ke
             return pool.submit(check_segment, chain_id, read_range, first, last,
                                dict(raw_keys))
 
-        flight = _Pool(pool, workers, submit, _segments(size, segment))
+        flight = _Pool(workers, submit, _segments(size, segment))
         for seg in flight:
             # A key announced in an earlier segment, not yet known when this one left.
             while seg.unknown_key is not None and seg.unknown_key in raw_keys:
@@ -320,7 +317,7 @@ def verify_links_segments(chain_id: str, read_range: ReadRange, size: int, *,
             return pool.submit(check_segment, chain_id, read_range, first, last, None,
                                asked)
 
-        flight = _Pool(pool, workers, submit, _segments(size, segment))
+        flight = _Pool(workers, submit, _segments(size, segment))
         for seg in flight:
             if not seg.whole or seg.prev_hash != head.entry_hash:
                 flight.cancel()
